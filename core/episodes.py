@@ -1,0 +1,191 @@
+"""N-way K-shot episodes drawn by tensor indexing from a pool of classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from core.config import EpisodeShape
+from core.data.base import DataError, ImageSet
+
+
+class EpisodeError(DataError):
+    """An episode cannot be drawn as asked; the message names the numbers and the fix."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One few-shot task. Support is ordered class by class: label i occupies rows i*K..(i+1)*K-1.
+
+    support_x: float (n_way*k_shot, c, h, w) in [0, 1];  support_y: int64 (n_way*k_shot,) in 0..n_way-1
+    query_x:   float (n_way*q_query, c, h, w);           query_y:   int64 (n_way*q_query,)
+    class_ids: the dataset's class id behind each episode label (n_way,)
+    rotations: quarter turns applied to each episode class (0 unless rotation augmentation)
+    support_idx, query_idx: the dataset's image indices, shaped like support_y / query_y
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    class_ids: tuple[int, ...]
+    rotations: tuple[int, ...]
+    support_idx: torch.Tensor
+    query_idx: torch.Tensor
+
+    @property
+    def n_way(self) -> int:
+        return len(self.class_ids)
+
+    @property
+    def k_shot(self) -> int:
+        return self.support_y.numel() // self.n_way
+
+    @property
+    def q_query(self) -> int:
+        return self.query_y.numel() // self.n_way
+
+    def to(self, device: torch.device | str) -> Episode:
+        move = {k: getattr(self, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y")}
+        return Episode(**move, class_ids=self.class_ids, rotations=self.rotations, support_idx=self.support_idx, query_idx=self.query_idx)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., c, h, w) -> float32 in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+class ClassPool:
+    """The images of a set of classes, grouped by class and resident on one device.
+
+    With rotations=True each class also appears rotated by 90, 180 and 270 degrees as three
+    new classes (the standard Omniglot augmentation), so the pool has 4x the classes.
+    Local class j is dataset class `class_ids[j]` turned `rotations[j]` quarter turns.
+    """
+
+    def __init__(self, image_set: ImageSet, class_ids: Sequence[int], rotations: bool = False, device: torch.device | str = "cpu"):
+        if len(class_ids) == 0:
+            raise EpisodeError(f"{image_set.name}: this split has no classes; choose another split or dataset")
+        ids = torch.as_tensor(list(class_ids), dtype=torch.int64)
+        per_class = [image_set.indices_of(int(c)) for c in ids]
+        counts = torch.tensor([len(p) for p in per_class])
+        image_ids = torch.cat(per_class)
+        images = image_set.images[image_ids]
+        turns = [0] * len(ids)
+        if rotations:
+            images = torch.cat([images] + [torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3)])
+            image_ids = image_ids.repeat(4)
+            counts = counts.repeat(4)
+            ids = ids.repeat(4)
+            turns = [t for t in range(4) for _ in class_ids]
+        self.image_set = image_set
+        self.device = torch.device(device)
+        self.images = images.to(self.device)  # uint8 (n, c, h, w), class-contiguous
+        self.image_ids = image_ids  # (n,) dataset index of each pool image
+        self.counts = counts  # (n_classes,)
+        self.starts = torch.cumsum(counts, 0) - counts  # (n_classes,) first pool row of each class
+        self.labels = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (n,) local class
+        self.class_ids = tuple(int(c) for c in ids)
+        self.rotations = tuple(turns)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_ids)
+
+    def check(self, shape: EpisodeShape) -> None:
+        """Raise EpisodeError when `shape` cannot be drawn from this pool."""
+        if shape.n_way > self.n_classes:
+            raise EpisodeError(f"n_way={shape.n_way} but this split has only {self.n_classes} classes; lower N to at most {self.n_classes} or pick a split with more classes")
+        smallest = int(self.counts.min())
+        if shape.per_class > smallest:
+            raise EpisodeError(
+                f"k_shot + q_query = {shape.k_shot} + {shape.q_query} = {shape.per_class} but the smallest class has {smallest} images; "
+                f"lower K or Q so that K + Q <= {smallest}"
+            )
+
+    def rows(self, classes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Pool rows for local `classes` (n_way,) at in-class `positions` (n_way, m) -> (n_way, m)."""
+        return self.starts[classes].unsqueeze(1) + positions
+
+    def episode(self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int) -> Episode:
+        """Episode from local `classes` (n_way,) and in-class `positions` (n_way, k_shot+q_query)."""
+        rows = self.rows(classes, positions)
+        n_way, per_class = rows.shape
+        support_rows, query_rows = rows[:, :k_shot].reshape(-1), rows[:, k_shot:].reshape(-1)
+        labels = torch.arange(n_way)
+        dev_support, dev_query = support_rows.to(self.device), query_rows.to(self.device)
+        return Episode(
+            support_x=to_float(self.images[dev_support]),
+            support_y=labels.repeat_interleave(k_shot).to(self.device),
+            query_x=to_float(self.images[dev_query]),
+            query_y=labels.repeat_interleave(per_class - k_shot).to(self.device),
+            class_ids=tuple(self.class_ids[int(c)] for c in classes),
+            rotations=tuple(self.rotations[int(c)] for c in classes),
+            support_idx=self.image_ids[support_rows],
+            query_idx=self.image_ids[query_rows],
+        )
+
+
+class EpisodeSampler:
+    """Seeded stream of N-way K-shot Q-query episodes; the same seed gives the same episodes."""
+
+    def __init__(self, pool: ClassPool, n_way: int, k_shot: int, q_query: int, seed: int = 0):
+        self.shape = EpisodeShape(n_way, k_shot, q_query)
+        pool.check(self.shape)
+        self.pool = pool
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        # positions past a class's count get score 2 so argsort never picks them
+        self._invalid = torch.arange(int(pool.counts.max())).unsqueeze(0) >= pool.counts.unsqueeze(1)
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Local classes (n_way,) and in-class positions (n_way, k_shot+q_query), without images."""
+        classes = torch.randperm(self.pool.n_classes, generator=self.generator)[: self.shape.n_way]
+        scores = torch.rand(self._invalid[classes].shape, generator=self.generator).masked_fill_(self._invalid[classes], 2.0)
+        return classes, scores.argsort(dim=1)[:, : self.shape.per_class]
+
+    def sample(self) -> Episode:
+        classes, positions = self.draw()
+        return self.pool.episode(classes, positions, self.shape.k_shot)
+
+    def __iter__(self) -> Iterator[Episode]:
+        while True:
+            yield self.sample()
+
+
+def build_episode(image_set: ImageSet, support: dict[int, Sequence[int]], query: dict[int, Sequence[int]], device: torch.device | str = "cpu") -> Episode:
+    """An episode from hand-picked images: {class_id: [dataset image index, ...]} for support and query.
+
+    Classes take labels in the order of `support`. Every class needs the same number of
+    support images and of query images (balanced episodes, as the learners assume).
+    """
+    if list(support) != list(query):
+        raise EpisodeError("support and query must name the same classes in the same order")
+    if len(support) < 2:
+        raise EpisodeError(f"an episode needs at least 2 classes, got {len(support)}; add classes")
+    k_sizes, q_sizes = {len(v) for v in support.values()}, {len(v) for v in query.values()}
+    if len(k_sizes) != 1 or len(q_sizes) != 1 or 0 in k_sizes | q_sizes:
+        raise EpisodeError("every class needs the same number (at least 1) of support images and of query images")
+    for class_id in support:
+        members = set(image_set.indices_of(class_id).tolist())
+        chosen = list(support[class_id]) + list(query[class_id])
+        if not set(chosen) <= members:
+            raise EpisodeError(f"images {sorted(set(chosen) - members)} are not of class {class_id} ({image_set.class_names[class_id]})")
+        if len(set(chosen)) != len(chosen):
+            raise EpisodeError(f"class {image_set.class_names[class_id]}: an image is used twice; support and query must not share images")
+    k, q = k_sizes.pop(), q_sizes.pop()
+    s_idx = torch.tensor([i for v in support.values() for i in v])
+    q_idx = torch.tensor([i for v in query.values() for i in v])
+    labels = torch.arange(len(support))
+    return Episode(
+        support_x=to_float(image_set.images[s_idx]).to(device),
+        support_y=labels.repeat_interleave(k).to(device),
+        query_x=to_float(image_set.images[q_idx]).to(device),
+        query_y=labels.repeat_interleave(q).to(device),
+        class_ids=tuple(support),
+        rotations=(0,) * len(support),
+        support_idx=s_idx,
+        query_idx=q_idx,
+    )

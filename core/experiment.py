@@ -1,0 +1,96 @@
+"""Turning a RunConfig into data, pools and a learner; loading a saved run back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.config import LearnerConfig, RunConfig, TrainConfig
+from core.data import ClassSplit, ImageSet, load_dataset, split_classes
+from core.device import resolve_device
+from core.episodes import ClassPool
+from core.learners import MetaLearner, make_learner
+from core.store import Checkpoint, CheckpointError, RunDir, read_checkpoint
+
+
+@dataclass
+class Experiment:
+    """The data side of a run: the dataset, its class split and per-split pools on one device."""
+
+    image_set: ImageSet
+    split: ClassSplit
+    device: torch.device
+    _pools: dict[tuple[str, bool], ClassPool] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_config(cls, train: TrainConfig) -> Experiment:
+        image_set = load_dataset(train.dataset, train.data_dir, train.image_size)
+        return cls(image_set, split_classes(image_set, train.split_seed), resolve_device(train.device))
+
+    def pool(self, split: str, rotations: bool = False) -> ClassPool:
+        """The classes of `split` as a pool (built once per split and rotation setting)."""
+        key = (split, rotations)
+        if key not in self._pools:
+            self._pools[key] = ClassPool(self.image_set, self.split.classes(split), rotations, self.device)
+        return self._pools[key]
+
+    def new_learner(self, learner: LearnerConfig) -> MetaLearner:
+        c, h, _ = self.image_set.image_shape
+        return make_learner(learner, c, h).to(self.device)
+
+
+def checkpoint_metadata(config: RunConfig, learner: MetaLearner) -> dict[str, str]:
+    """What a checkpoint records so it can be checked against a learner before loading."""
+    return {"method": config.learner.method, "input_shape": f"{learner.in_channels},{learner.image_size},{learner.image_size}"}
+
+
+def load_learner(run: str | Path | RunDir, checkpoint: int | str | Path | None = None, device: str | torch.device = "cpu") -> tuple[MetaLearner, RunConfig, Checkpoint]:
+    """Rebuild a run's learner from a checkpoint (by step, by path, or the latest when None).
+
+    Raises CheckpointError, naming the file and the mismatch, for a damaged, foreign or
+    ill-fitting checkpoint; nothing on disk is changed.
+    """
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    config = run.config()
+    chosen = _choose_checkpoint(run, checkpoint)
+    tensors, meta = read_checkpoint(chosen.path)
+    if meta.get("method") != config.learner.method:
+        raise CheckpointError(f"{chosen.path.name} holds a '{meta.get('method')}' learner but the run is '{config.learner.method}'")
+    try:
+        c, h, w = (int(v) for v in meta["input_shape"].split(","))
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{chosen.path.name} does not record its input shape; it was not written by MetaScope") from exc
+    learner = make_learner(config.learner, c, h)
+    missing, unexpected = _compare_keys(learner, tensors)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{chosen.path.name} does not fit a {config.learner.method} / {config.learner.backbone} learner: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    try:
+        learner.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:  # shape mismatch
+        raise CheckpointError(f"{chosen.path.name} does not fit the learner: {str(exc).splitlines()[-1].strip()}") from exc
+    return learner.to(device).eval(), config, chosen
+
+
+def _choose_checkpoint(run: RunDir, checkpoint: int | str | Path | None) -> Checkpoint:
+    if isinstance(checkpoint, (str, Path)) and Path(checkpoint).suffix == ".safetensors":
+        return Checkpoint(Path(checkpoint), -1)
+    saved = run.checkpoints()
+    if not saved:
+        raise CheckpointError(f"run {run.id} has no checkpoints yet; train it first (or wait for the first checkpoint)")
+    if checkpoint is None:
+        return saved[-1]
+    step = int(checkpoint)
+    for found in saved:
+        if found.step == step:
+            return found
+    raise CheckpointError(f"run {run.id} has no checkpoint at step {step}; saved steps: {[c.step for c in saved]}")
+
+
+def _compare_keys(learner: MetaLearner, tensors: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    expected = set(learner.state_dict())
+    return sorted(expected - set(tensors)), sorted(set(tensors) - expected)

@@ -1,0 +1,16 @@
+"""The pair and triplet losses of the metric-learning articles, as plain functions."""
+
+from __future__ import annotations
+
+import torch
+
+
+def contrastive_loss(d: torch.Tensor, y: torch.Tensor, margin: float) -> torch.Tensor:
+    """L = y·d + (1 − y)·max(0, m − d), averaged. d: (p,) pair distances; y: (p,) 1 same class, 0 different."""
+    y = y.to(d.dtype)
+    return (y * d + (1 - y) * torch.clamp(margin - d, min=0)).mean()
+
+
+def triplet_loss(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float) -> torch.Tensor:
+    """L = max(0, d(a,p) − d(a,n) + m), averaged over triplets. d_ap, d_an: (t,)."""
+    return torch.clamp(d_ap - d_an + margin, min=0).mean()

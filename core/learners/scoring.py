@@ -1,0 +1,38 @@
+"""Distances and scores shared by the metric-based learners."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pairwise_distance(a: torch.Tensor, b: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:
+    """(n, d), (m, d) -> (n, m): squared Euclidean, plain Euclidean ("l2") or cosine distance (1 - cos)."""
+    if kind == "cosine":
+        return 1.0 - F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).transpose(-1, -2)
+    # ||a||^2 - 2ab + ||b||^2 as one matmul: much faster than cdist's default on CPU
+    sq = (a.pow(2).sum(-1, keepdim=True) - 2.0 * a @ b.transpose(-1, -2) + b.pow(2).sum(-1).unsqueeze(-2)).clamp_min(0.0)
+    if kind == "l2":
+        return (sq + 1e-12).sqrt()  # epsilon keeps the gradient finite at zero distance
+    if kind == "euclidean":
+        return sq
+    raise ValueError(f"unknown distance '{kind}'; use euclidean, l2 or cosine")
+
+
+def prototypes(z: torch.Tensor, y: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Class means: embeddings (s, d) with labels (s,) in 0..n_way-1 -> (n_way, d)."""
+    sums = z.new_zeros(n_way, z.shape[-1]).index_add_(0, y, z)
+    counts = torch.bincount(y, minlength=n_way).clamp_min(1).to(z.dtype)
+    return sums / counts.unsqueeze(1)
+
+
+def nearest_support_logits(distance: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Logits of 1-nearest-neighbour: minus each class's smallest distance. (q, s) -> (q, n_way)."""
+    index = support_y.unsqueeze(0).expand_as(distance)
+    closest = distance.new_full((distance.shape[0], n_way), float("inf")).scatter_reduce(1, index, distance, "amin")
+    return -closest
+
+
+def infer_n_way(support_y: torch.Tensor, n_way: int | None) -> int:
+    """n_way as given, else from the labels (that costs a device sync, so trainers pass it)."""
+    return int(n_way) if n_way is not None else int(support_y.max()) + 1

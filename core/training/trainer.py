@@ -1,0 +1,150 @@
+"""The training loop. It knows no method and no UI: it reports through callbacks and obeys a stop event."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from core.config import TrainConfig
+from core.episodes import EpisodeSampler
+from core.learners import MetaLearner
+
+Record = dict[str, Any]
+
+
+class Callback:
+    """Hooks the Trainer calls; override what you need. Records are plain dicts of numbers."""
+
+    def on_start(self, trainer: Trainer) -> None: ...
+
+    def on_log(self, trainer: Trainer, record: Record) -> None: ...
+
+    def on_validation(self, trainer: Trainer, record: Record) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, step: int) -> None: ...
+
+    def on_end(self, trainer: Trainer, status: str) -> None: ...
+
+
+class Controls:
+    """Stop and pause switches shared between the training thread and whoever drives it."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.running = threading.Event()  # cleared while paused
+        self.running.set()
+
+    def wait_if_paused(self) -> None:
+        while not self.running.wait(timeout=0.1):
+            if self.stop.is_set():
+                return
+
+
+def make_optimizer(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """cosine to 0 over the run, step (halve at 40%, 60%, 80%), or constant."""
+    total = config.episodes
+    if config.schedule == "cosine":
+        rule: Callable[[int], float] = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    elif config.schedule == "step":
+        rule = lambda s: 0.5 ** sum(s >= f * total for f in (0.4, 0.6, 0.8))
+    else:
+        rule = lambda s: 1.0
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
+
+
+class Trainer:
+    """Meta-trains `learner` on episodes from `sampler` for `config.episodes` optimizer steps.
+
+    Each step averages the episode loss over `config.meta_batch` episodes. Loss and accuracy
+    stay on the device between records, so only every `log_every`-th step syncs.
+    `validate`, if given, returns {"val_acc": ..., "val_ci": ...} and runs every `val_every` steps.
+    """
+
+    def __init__(
+        self,
+        learner: MetaLearner,
+        sampler: EpisodeSampler,
+        config: TrainConfig,
+        callbacks: Sequence[Callback] = (),
+        controls: Controls | None = None,
+        validate: Callable[[MetaLearner], Record] | None = None,
+        start_step: int = 0,
+    ):
+        self.learner, self.sampler, self.config = learner, sampler, config
+        self.callbacks = list(callbacks)
+        self.controls = controls or Controls()
+        self.validate = validate
+        self.step = start_step
+        params = [p for p in learner.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(params, config) if params else None
+        self.schedule = make_schedule(self.optimizer, config) if self.optimizer else None
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over a meta-batch -> (loss, accuracy) as 0-d device tensors."""
+        n_way = self.sampler.shape.n_way
+        total_loss, total_acc = 0.0, 0.0
+        if self.optimizer:
+            self.optimizer.zero_grad(set_to_none=True)
+        for _ in range(self.config.meta_batch):
+            ep = self.sampler.sample()
+            loss, logits = self.learner.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, n_way)
+            loss = loss / self.config.meta_batch
+            if self.optimizer and loss.requires_grad:
+                loss.backward()
+            total_loss = total_loss + loss.detach()
+            total_acc = total_acc + (logits.argmax(1) == ep.query_y).float().mean() / self.config.meta_batch
+        if self.optimizer:
+            self.optimizer.step()
+            self.schedule.step()
+        return total_loss, total_acc
+
+    def fit(self) -> str:
+        """Train until done or stopped -> 'finished' or 'stopped'."""
+        self.learner.train()
+        self._emit("on_start")
+        window_loss, window_acc, window_steps, window_start = 0.0, 0.0, 0, time.perf_counter()
+        status = "finished"
+        while self.step < self.config.episodes:
+            self.controls.wait_if_paused()
+            if self.controls.stop.is_set():
+                status = "stopped"
+                break
+            if window_steps == 0:
+                window_start = time.perf_counter()  # a pause must not count as slow training
+            loss, acc = self.train_step()
+            self.step += 1
+            window_loss, window_acc, window_steps = window_loss + loss, window_acc + acc, window_steps + 1
+            last = self.step == self.config.episodes
+            if self.step % self.config.log_every == 0 or last:
+                elapsed = max(time.perf_counter() - window_start, 1e-9)
+                record = {
+                    "step": self.step,
+                    "loss": float(window_loss) / window_steps,  # one sync per record
+                    "train_acc": float(window_acc) / window_steps,
+                    "lr": self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
+                    "episodes_per_s": window_steps * self.config.meta_batch / elapsed,
+                    "time": time.time(),
+                }
+                window_loss, window_acc, window_steps = 0.0, 0.0, 0
+                self._emit("on_log", record)
+            if self.validate and self.config.val_every and (self.step % self.config.val_every == 0 or last):
+                self._emit("on_validation", {"step": self.step, "time": time.time(), **self.validate(self.learner)})
+                self.learner.train()
+            self._emit("on_step_end", self.step)
+        self._emit("on_end", status)
+        return status
