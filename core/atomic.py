@@ -28,6 +28,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as handle:  # flush data to disk before it replaces the old file
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; runs and caches are meant to be shareable
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

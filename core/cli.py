@@ -12,6 +12,7 @@ from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data.base import DataError
 from core.store import CheckpointError, RunDir, RunStore
+from core.tasks.cli import add_tasks_parser
 from core.training.run import RunError
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError, StorageError, RunError, FileNotFoundError)
@@ -153,6 +154,7 @@ def build_parser() -> ArgumentParser:
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT)")
     be.set_defaults(func=cmd_bench)
+    add_tasks_parser(sub)
     return parser
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -188,4 +188,66 @@ def build_episode(image_set: ImageSet, support: dict[int, Sequence[int]], query:
         rotations=(0,) * len(support),
         support_idx=s_idx,
         query_idx=q_idx,
+    )
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Which dataset images make an episode: plain ints, so it can be saved, shared and edited.
+
+    class_ids[i] is episode label i; support[i] / query[i] are its dataset image indices.
+    """
+
+    class_ids: tuple[int, ...]
+    support: tuple[tuple[int, ...], ...]
+    query: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def from_episode(cls, episode: Episode) -> EpisodeSpec:
+        if any(episode.rotations):
+            raise EpisodeError("a rotated (augmented) episode has no plain image indices; draw it without rotations")
+        n = episode.n_way
+        s, q = episode.support_idx.reshape(n, -1).tolist(), episode.query_idx.reshape(n, -1).tolist()
+        return cls(tuple(episode.class_ids), tuple(map(tuple, s)), tuple(map(tuple, q)))
+
+    def build(self, image_set: ImageSet, device: torch.device | str = "cpu") -> Episode:
+        """The Episode with its image tensors (validated: see build_episode)."""
+        return build_episode(image_set, dict(zip(self.class_ids, self.support)), dict(zip(self.class_ids, self.query)), device)
+
+    def with_image(self, part: str, class_pos: int, slot: int, image_index: int) -> EpisodeSpec:
+        """A copy with one image swapped: part 'support' or 'query', episode class position, slot in that class."""
+        rows = [list(r) for r in getattr(self, part)]
+        rows[class_pos][slot] = image_index
+        return replace(self, **{part: tuple(map(tuple, rows))})
+
+    def to_dict(self) -> dict[str, list]:
+        return {"class_ids": list(self.class_ids), "support": [list(r) for r in self.support], "query": [list(r) for r in self.query]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EpisodeSpec:
+        try:
+            return cls(tuple(map(int, data["class_ids"])), tuple(tuple(map(int, r)) for r in data["support"]), tuple(tuple(map(int, r)) for r in data["query"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EpisodeError(f"not an episode description: {exc}") from exc
+
+
+def draw_spec(image_set: ImageSet, class_ids: Sequence[int], shape: EpisodeShape, seed: int, fixed_classes: Sequence[int] | None = None) -> EpisodeSpec:
+    """A seeded episode from the classes `class_ids` (a split); with `fixed_classes`, exactly those classes.
+
+    This is what the dashboard's "new episode" button draws; sampling is by index, no images are loaded.
+    """
+    chosen = list(fixed_classes) if fixed_classes else list(class_ids)
+    pool = ClassPool(image_set, chosen)
+    if fixed_classes:
+        shape = EpisodeShape(len(chosen), shape.k_shot, shape.q_query)
+    sampler = EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed)
+    classes, positions = sampler.draw()
+    if fixed_classes:  # keep the user's class order
+        order = classes.argsort()
+        classes, positions = classes[order], positions[order]
+    rows = pool.image_ids[pool.rows(classes, positions)]
+    return EpisodeSpec(
+        tuple(pool.class_ids[int(c)] for c in classes),
+        tuple(tuple(r[: shape.k_shot].tolist()) for r in rows),
+        tuple(tuple(r[shape.k_shot :].tolist()) for r in rows),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -36,3 +38,16 @@ def nearest_support_logits(distance: torch.Tensor, support_y: torch.Tensor, n_wa
 def infer_n_way(support_y: torch.Tensor, n_way: int | None) -> int:
     """n_way as given, else from the labels (that costs a device sync, so trainers pass it)."""
     return int(n_way) if n_way is not None else int(support_y.max()) + 1
+
+
+def one_hot(y: torch.Tensor, n_way: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Labels (n,) in 0..n_way-1 -> one-hot rows (n, n_way)."""
+    return F.one_hot(y, n_way).to(dtype)
+
+
+def embed_episode(
+    embed: Callable[[torch.Tensor], torch.Tensor], support_x: torch.Tensor, query_x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Support (s, c, h, w) and queries (q, c, h, w) through `embed` in one pass -> ((s, d), (q, d))."""
+    z = embed(torch.cat([support_x, query_x]))
+    return z[: support_x.shape[0]], z[support_x.shape[0] :]

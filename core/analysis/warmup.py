@@ -1,0 +1,63 @@
+"""Paying UMAP's and t-SNE's first-call costs (imports, numba compilation) in the background.
+
+The dashboard calls start_warmup() when it starts, so the first UMAP a user asks for does not
+wait ~20 s for numba. Compiled code is cached on disk (see core/analysis/__init__.py), so later
+processes only load it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from core.analysis.projection import ProjectionParams, project
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_errors: list[str] = []
+
+
+def _nn_descent(x: np.ndarray) -> None:
+    """Compile pynndescent's search as UMAP calls it from 4,096 points up (exact search below that).
+
+    Its two core functions use dynamic globals, so numba cannot cache them on disk: every process
+    compiles them once (~11 s of CPU), better here than on a user's first large UMAP. UMAP's
+    import (projection._umap_class, called by the small UMAP before this) silences numba's note about it.
+    """
+    from pynndescent import NNDescent
+
+    NNDescent(x, n_neighbors=5, metric="euclidean", random_state=np.random.RandomState(0), low_memory=True, n_jobs=1, compressed=False)
+
+
+def _warm() -> None:
+    x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    small = ProjectionParams(perplexity=5, n_neighbors=5)
+    steps = {
+        "umap": lambda: project(x, "umap", small),
+        "tsne": lambda: project(x, "tsne", small),
+        "umap (large inputs)": lambda: _nn_descent(x),
+    }
+    for name, step in steps.items():
+        try:
+            step()
+        except Exception as exc:  # the real call will raise with its own message; here only note it
+            _errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            log.warning("warming up %s failed: %s", name, exc)
+
+
+def start_warmup() -> threading.Thread:
+    """Start the warm-up thread once per process (later calls return the same thread)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_warm, name="metascope-warmup", daemon=True)
+            _thread.start()
+        return _thread
+
+
+def warmup_errors() -> list[str]:
+    """What failed while warming up (empty when all went well or it has not finished)."""
+    return list(_errors)

@@ -1,0 +1,89 @@
+"""python -m core tasks: the task-level study of a trained run (task embeddings, warm start, NMF)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from core.config import ConfigError
+from core.tasks.study import EMBEDDINGS, LIBRARIES, StudyConfig
+
+# flags taken straight from StudyConfig's fields (name -> help); steps is parsed apart
+_FLAGS = {
+    "n_way": "classes per task",
+    "k_shot": "shots of the new tasks",
+    "q_query": "queries per class of the new tasks",
+    "stored_k_shot": "shots of the stored tasks",
+    "stored_tasks": "tasks in the library",
+    "new_tasks": "held-out new tasks",
+    "k": "nearest stored tasks lending their heads",
+    "lr": "fine-tuning step size",
+    "solve_steps": "fine-tuning steps of a stored head",
+    "prior_weight": "a transferred row weighs this many steps of the task's data",
+    "encoder_steps": "contrastive training steps of the task encoder",
+    "nmf_tasks": "tasks factorised by NMF",
+    "nmf_factors": "NMF factors (0: one per group)",
+    "seed": "seed of every draw",
+}
+
+
+def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `tasks` on core.cli's sub-parsers."""
+    p = sub.add_parser("tasks", help="task embeddings, warm vs cold start, NMF of tasks, for a trained run")
+    p.add_argument("--run", required=True, help="run folder whose learner embeds the images")
+    p.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
+    p.add_argument(
+        "--library",
+        default="images",
+        choices=LIBRARIES,
+        help="stored tasks: same characters on other images, or other characters of the same groups",
+    )
+    p.add_argument("--embedding", default="metric", choices=EMBEDDINGS, help="task embedding used to find the nearest stored tasks")
+    p.add_argument("--nmf-features", default="membership", choices=("membership", "embedding"))
+    p.add_argument("--steps", default="0,1,5,10", help="fine-tuning steps to report, comma-separated")
+    defaults = StudyConfig()
+    for f in fields(StudyConfig):
+        if f.name in _FLAGS:
+            p.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                type=type(getattr(defaults, f.name)),
+                default=getattr(defaults, f.name),
+                help=_FLAGS[f.name],
+            )
+    p.set_defaults(func=cmd_tasks)
+
+
+def cmd_tasks(a: argparse.Namespace) -> None:
+    from core.experiment import Experiment, load_learner
+    from core.store import RunDir
+    from core.tasks.nmf import top_features, top_labels
+    from core.tasks.study import run_study
+
+    try:
+        steps = tuple(int(s) for s in a.steps.split(","))
+    except ValueError:
+        raise ConfigError(f"--steps {a.steps!r}: give whole numbers separated by commas, e.g. 0,1,5,10") from None
+    config = StudyConfig(
+        **{k: getattr(a, k) for k in _FLAGS}, library=a.library, embedding=a.embedding, nmf_features=a.nmf_features, steps=steps
+    )
+    run = RunDir(a.run)
+    learner, run_config, checkpoint = load_learner(run, a.checkpoint)
+    experiment = Experiment.from_config(run_config.train)
+    study = run_study(learner.to(experiment.device), experiment.image_set, experiment.split, config, progress=_progress)
+    print(file=sys.stderr)
+    shape = f"{config.n_way}-way {config.k_shot}-shot"
+    print(f"warm vs cold start: {config.new_tasks} new tasks ({shape}), {config.stored_tasks} stored, library={config.library}")
+    print(f"task embedding: {config.embedding}; k={config.k} nearest stored tasks")
+    print(study.comparison.table())
+    print(f"\nNMF of {config.nmf_tasks} tasks' {config.nmf_features}: relative error {study.nmf.error:.3f}")
+    for f, (feats, groups) in enumerate(zip(top_features(study.nmf, 3), top_labels(study.nmf, study.nmf_groups, 2), strict=True)):
+        loads = ", ".join(f"{g} {w:.2f}" for g, w in groups)
+        print(f"  factor {f}: mean loading of tasks by group: {loads}; top features: {', '.join(n for n, _ in feats)}")
+    name = f"tasks-{config.library}-{config.embedding}-seed{config.seed}.json"
+    run.write_json(name, {**study.summary(), "checkpoint_step": checkpoint.step})
+    print(f"figures written to {run.path / name}", file=sys.stderr)
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    print(f"\r{stage}: {done}/{total}   ", end="", file=sys.stderr, flush=True)

@@ -1,0 +1,163 @@
+"""The task-level study of one trained run, end to end: what `python -m core tasks` and the Tasks page run.
+
+Setting (all tasks within one group, e.g. one Omniglot alphabet):
+- the task encoder trains on tasks of the meta-train classes;
+- a library of stored tasks and the held-out new tasks come from the meta-test classes, never used in
+  training, in one of two ways (`library`):
+  - "images": the same characters on disjoint images: each class's first stored_k_shot + 1 images
+    (in storage order) feed the stored tasks, the rest the new tasks (a library of solved tasks that
+    a new task partly repeats, with new drawings);
+  - "classes": other characters of the same groups: each group's classes are halved, stored tasks
+    use one half, new tasks the other;
+- stored tasks are solved (a head fine-tuned on their stored_k_shot-shot support); each new task is
+  fine-tuned from each start of core.tasks.warmstart.STARTS and scored on its own queries.
+The NMF runs on the class memberships (or pooled embeddings) of tasks drawn within the groups of all
+classes: a description of the data, with no held-out figure to protect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from core.config import ConfigError, EpisodeShape
+from core.data.base import ImageSet
+from core.data.splits import ClassSplit
+from core.episodes import EpisodeSpec
+from core.learners import MetaLearner
+from core.tasks.draw import TaskDrawer, split_classes_within_groups, split_images
+from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, train_task_encoder
+from core.tasks.features import ImageFeatures
+from core.tasks.nmf import NMFResult, membership_matrix, task_nmf
+from core.tasks.warmstart import StartComparison, StoredTask, compare_starts, solve_tasks
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+LIBRARIES = ("images", "classes")
+EMBEDDINGS = ("metric", "parameter")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Settings of a task study; validated, saved with its figures."""
+
+    n_way: int = 5
+    k_shot: int = 1  # shots of the new tasks
+    q_query: int = 10  # queries per class of the new tasks (Omniglot: 20 images, 6 go to the library)
+    stored_k_shot: int = 5
+    stored_tasks: int = 300
+    new_tasks: int = 200
+    library: str = "images"  # images | classes (see the module docstring)
+    embedding: str = "metric"  # metric | parameter: which task embedding finds the nearest stored tasks
+    k: int = 30  # nearest stored tasks lending their heads
+    steps: tuple[int, ...] = (0, 1, 5, 10)
+    lr: float = 5.0  # fine-tuning step size (features are unit vectors, so the loss is flat: large steps)
+    solve_steps: int = 100  # fine-tuning steps of a stored task's head
+    prior_weight: float = 0.5  # a transferred row weighs this many fine-tuning steps of the task's own data
+    encoder_steps: int = 300
+    nmf_tasks: int = 400
+    nmf_factors: int = 0  # 0: one per group of the dataset (at most 12)
+    nmf_features: str = "membership"  # membership | embedding
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        EpisodeShape(self.n_way, self.k_shot, self.q_query)  # validates N, K, Q
+        checks = [
+            (self.library in LIBRARIES, f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
+            (self.embedding in EMBEDDINGS, f"unknown embedding '{self.embedding}'; use one of: {', '.join(EMBEDDINGS)}"),
+            (self.nmf_features in ("membership", "embedding"), f"unknown NMF features '{self.nmf_features}'; use membership or embedding"),
+            (
+                self.stored_k_shot >= 1 and self.stored_tasks >= 1 and self.new_tasks >= 1,
+                "stored_k_shot, stored_tasks and new_tasks must be at least 1",
+            ),
+            (1 <= self.k <= self.stored_tasks, f"k={self.k}: use 1 to stored_tasks={self.stored_tasks} neighbours"),
+            (len(self.steps) > 0 and min(self.steps) >= 0 and max(self.steps) <= 1000, "steps must be 0 to 1000 fine-tuning steps"),
+            (self.lr > 0 and self.prior_weight > 0, "lr and prior_weight must be positive"),
+            (
+                self.encoder_steps >= 0 and self.solve_steps >= 1 and self.nmf_tasks >= 2 and self.nmf_factors >= 0,
+                "encoder_steps >= 0, solve_steps >= 1, nmf_tasks >= 2, nmf_factors >= 0",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+@dataclass
+class TaskStudy:
+    """Everything a study computed, as tensors and plain data (the page and the CLI draw from it)."""
+
+    config: StudyConfig
+    stored: list[StoredTask]
+    stored_groups: list[str]
+    new: list[EpisodeSpec]
+    new_groups: list[str]
+    embeddings: dict[str, torch.Tensor]  # kind -> (stored + new, d), stored rows first
+    comparison: StartComparison
+    nmf: NMFResult
+    nmf_groups: list[str]  # the group each NMF task was drawn in
+    encoder_losses: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"config": asdict(self.config), "warm_start": self.comparison.to_dict(), "nmf_error": self.nmf.error}
+
+
+def library_drawers(image_set: ImageSet, split: ClassSplit, config: StudyConfig) -> tuple[TaskDrawer, TaskDrawer]:
+    """(drawer of stored tasks, drawer of new tasks) on the meta-test classes, as `config.library` says."""
+    test = list(split.test)
+    stored_shape = EpisodeShape(config.n_way, config.stored_k_shot, 1)
+    new_shape = EpisodeShape(config.n_way, config.k_shot, config.q_query)
+    if config.library == "images":
+        head, tail = split_images(image_set, test, config.stored_k_shot + 1)
+        return TaskDrawer(image_set, test, stored_shape, config.seed, head), TaskDrawer(image_set, test, new_shape, config.seed + 1, tail)
+    first, second = split_classes_within_groups(image_set, test, config.seed)
+    return TaskDrawer(image_set, first, stored_shape, config.seed), TaskDrawer(image_set, second, new_shape, config.seed + 1)
+
+
+def run_study(
+    learner: MetaLearner, image_set: ImageSet, split: ClassSplit, config: StudyConfig, progress: Progress | None = None
+) -> TaskStudy:
+    """Train the task encoder, embed stored and new tasks, compare warm and cold starts, factorise."""
+    report = progress or (lambda stage, done, total: None)
+    features = ImageFeatures(learner, image_set)
+    stored_drawer, new_drawer = library_drawers(image_set, split, config)
+    stored_specs, new = stored_drawer.draw_many(config.stored_tasks), new_drawer.draw_many(config.new_tasks)
+    train_drawer = TaskDrawer(image_set, split.train, EpisodeShape(config.n_way, config.k_shot, 1), config.seed + 2)
+    with torch.random.fork_rng():  # seeded initial weights without touching the caller's random state
+        torch.manual_seed(config.seed)
+        encoder = TaskEncoder(features.rows([0]).shape[1])
+    losses = train_task_encoder(
+        encoder,
+        features,
+        train_drawer,
+        config.encoder_steps,
+        on_step=lambda s, _: report("training the task encoder", s, config.encoder_steps),
+    )
+    report("solving the stored tasks", 0, 1)
+    stored = solve_tasks(features, stored_specs, config.solve_steps, config.lr)
+    tasks = stored_specs + new
+    embeddings = {"metric": metric_embeddings(encoder, features, tasks), "parameter": parameter_embeddings(features, tasks, lr=config.lr)}
+    chosen, n = embeddings[config.embedding], len(stored)
+    comparison = compare_starts(
+        features, stored, chosen[:n], new, chosen[n:], config.k, config.steps, config.lr, config.prior_weight, config.seed,
+        on_task=lambda done, total: report("fine-tuning the new tasks", done, total),
+    )  # fmt: skip
+    nmf, nmf_groups = study_nmf(features, image_set, config)
+    groups = [stored_drawer.group_of(s) for s in stored_specs], [new_drawer.group_of(s) for s in new]
+    return TaskStudy(config, stored, groups[0], new, groups[1], embeddings, comparison, nmf, nmf_groups, losses)
+
+
+def study_nmf(features: ImageFeatures, image_set: ImageSet, config: StudyConfig) -> tuple[NMFResult, list[str]]:
+    """NMF of tasks drawn within the groups of all classes -> (result, the group of each task)."""
+    all_classes = list(range(image_set.n_classes))
+    drawer = TaskDrawer(image_set, all_classes, EpisodeShape(config.n_way, config.k_shot, 1), config.seed + 3)
+    specs = drawer.draw_many(config.nmf_tasks)
+    factors = config.nmf_factors or min(len(drawer.groups), 12)
+    if config.nmf_features == "membership":
+        x, names = membership_matrix(specs, all_classes), list(image_set.class_names)
+    else:  # mean support embedding: non-negative after a ReLU backbone, clipped at zero otherwise
+        x = np.stack([features.support(s)[0].mean(0).clamp_min(0).numpy() for s in specs])
+        names = [f"unit {j}" for j in range(x.shape[1])]
+    return task_nmf(x, names, min(factors, *x.shape), config.seed), [drawer.group_of(s) for s in specs]

@@ -1,0 +1,1 @@
+"""MetaScope dashboard: Streamlit pages over the core engine."""

@@ -1,0 +1,95 @@
+"""Training curves: loss and accuracy over episodes, live or from a saved run, and run comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+Record = Mapping[str, Any]
+
+METRIC_LABELS = {"loss": "training loss", "train_acc": "training accuracy", "val_acc": "validation accuracy"}
+TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+
+
+def split_records(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
+    """metrics.jsonl records (each tagged 'kind') -> (training records, validation records)."""
+    return [r for r in records if r.get("kind", "train") == "train"], [r for r in records if r.get("kind") == "val"]
+
+
+def _column(records: Sequence[Record], key: str) -> list[Any]:
+    return [r[key] for r in records if key in r]
+
+
+def _accuracy_axis(fig: go.Figure, **where: int) -> None:
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%", **where)
+
+
+def training_curves(train: Sequence[Record], val: Sequence[Record] = ()) -> go.Figure:
+    """Loss (left) and accuracy (right) against the episode; validation points carry their 95% CI.
+
+    train: records with 'step', 'loss', 'train_acc'; val: records with 'step', 'val_acc', 'val_ci'.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+    steps = _column(train, "step")
+    fig.add_trace(go.Scatter(x=steps, y=_column(train, "loss"), name="training loss", mode="lines", line_color=TRAIN_COLOR), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=steps, y=_column(train, "train_acc"), name="training accuracy", mode="lines", line_color=TRAIN_COLOR, line_dash="dot"),
+        row=1,
+        col=2,
+    )
+    if val:
+        fig.add_trace(
+            go.Scatter(
+                x=_column(val, "step"),
+                y=_column(val, "val_acc"),
+                error_y={"type": "data", "array": [r.get("val_ci", 0.0) for r in val], "visible": True},
+                name="validation accuracy",
+                mode="lines+markers",
+                line_color=VAL_COLOR,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="episode")
+    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
+    _accuracy_axis(fig, row=1, col=2)
+    if not train:
+        fig.add_annotation(text="waiting for the first record…", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(height=340, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def compare_curves(runs: Mapping[str, Sequence[Record]], metric: str = "loss") -> go.Figure:
+    """One line per run for `metric` ('loss', 'train_acc' or 'val_acc'); runs maps a label to its tagged records."""
+    if metric not in METRIC_LABELS:
+        raise ValueError(f"unknown metric '{metric}'; use one of: {', '.join(METRIC_LABELS)}")
+    fig = go.Figure()
+    for label, records in runs.items():
+        train, val = split_records(records)
+        rows = val if metric == "val_acc" else train
+        fig.add_trace(
+            go.Scatter(
+                x=_column(rows, "step"), y=_column(rows, metric), name=label, mode="lines+markers" if metric == "val_acc" else "lines"
+            )
+        )
+    fig.update_xaxes(title_text="episode")
+    if metric == "loss":
+        fig.update_yaxes(title_text=METRIC_LABELS[metric], rangemode="tozero")
+    else:
+        _accuracy_axis(fig)
+    fig.update_layout(title=METRIC_LABELS[metric], height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def accuracy_histogram(episode_accuracy: Sequence[float], accuracy: float, ci95: float) -> go.Figure:
+    """Spread of per-episode test accuracy with the mean and its 95% CI marked."""
+    fig = go.Figure(go.Histogram(x=list(episode_accuracy), nbinsx=20, name="episodes", marker_color=TRAIN_COLOR))
+    fig.add_vline(x=accuracy, line_color=VAL_COLOR, annotation_text=f"mean {100 * accuracy:.1f}%")
+    fig.add_vrect(x0=accuracy - ci95, x1=accuracy + ci95, fillcolor=VAL_COLOR, opacity=0.15, line_width=0)
+    fig.update_xaxes(title_text="episode accuracy", tickformat=".0%", range=[0, 1.02])
+    fig.update_yaxes(title_text="episodes")
+    fig.update_layout(height=300, margin={"l": 50, "r": 20, "t": 30, "b": 40}, showlegend=False)
+    return fig

@@ -1,0 +1,242 @@
+"""Every session-state key the dashboard uses, with typed accessors.
+
+Pages never touch st.session_state directly: they call these functions, so a key is named
+once and its default lives in one place. Widget values vanish when their page is left, so
+what must survive a page switch is copied into these plain keys.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.config import EpisodeShape
+from core.episodes import EpisodeSpec
+
+RUNS_DIR_DEFAULT = "runs"
+RUNS_DIR_ENV = "METASCOPE_RUNS_DIR"  # where a deployment (or a test) keeps its runs
+OMNIGLOT_ENV = "METASCOPE_OMNIGLOT"  # a default for the Omniglot data-dir input
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """Which dataset the user works on."""
+
+    dataset: str = "glyphs"
+    data_dir: str | None = None
+    image_size: int = 28
+
+
+@dataclass(frozen=True)
+class LearnerRef:
+    """The current learner: a saved run's checkpoint (step None = latest), or untrained (run_dir None)."""
+
+    run_dir: str | None = None
+    step: int | None = None
+    method: str = "protonet"
+
+
+_DEFAULTS = {
+    "ms_data": DataChoice(),
+    "ms_split": "test",
+    "ms_shape": EpisodeShape(5, 1, 5),
+    "ms_episode_seed": 0,
+    "ms_episode": None,  # EpisodeSpec | None
+    "ms_saved_episodes": {},  # name -> EpisodeSpec
+    "ms_learner": LearnerRef(),
+    "ms_run_id": None,  # id of the TrainingRun this session started or follows
+    "ms_runs_dir": lambda: os.environ.get(RUNS_DIR_ENV, RUNS_DIR_DEFAULT),  # read per session, not at import
+    "ms_train_form": {},  # the Train page's last settings, so a page switch keeps them
+    "ms_evaluations": {},  # run_dir -> EvalResult of its last evaluation
+    "ms_lang": "en",  # the Learn section's language: en | zh
+    "ms_lesson": "episodes",  # the Learn section's open lesson
+    "ms_lesson_params": {},  # lesson setting name -> value (margin, loss, lr, ...), as a shared link carries them
+    "ms_hidden_controls": frozenset(),  # lesson settings a shared link fixed and hid
+    "ms_playground": None,  # core.playground.PlaygroundState of this session's 2-D playground
+    "ms_playing": False,  # the playground animates
+    "ms_share_applied": None,  # the query string last applied to or written from this session
+}
+
+
+def init_state() -> None:
+    """Fill missing keys with defaults (safe to call on every rerun)."""
+    for key, value in _DEFAULTS.items():
+        if key not in st.session_state:
+            st.session_state[key] = value() if callable(value) else value.copy() if isinstance(value, dict) else value
+
+
+def _get(key: str):
+    init_state()
+    return st.session_state[key]
+
+
+def _set(key: str, value) -> None:
+    st.session_state[key] = value
+
+
+def data_choice() -> DataChoice:
+    return _get("ms_data")
+
+
+def set_data_choice(choice: DataChoice) -> None:
+    if choice != data_choice():
+        _set("ms_data", choice)
+        _set("ms_episode", None)  # an episode's indices belong to one dataset
+
+
+def split() -> str:
+    return _get("ms_split")
+
+
+def set_split(name: str) -> None:
+    if name != split():
+        _set("ms_split", name)
+        _set("ms_episode", None)
+
+
+def shape() -> EpisodeShape:
+    return _get("ms_shape")
+
+
+def set_shape(value: EpisodeShape) -> None:
+    _set("ms_shape", value)
+
+
+def episode_seed() -> int:
+    return _get("ms_episode_seed")
+
+
+def set_episode_seed(seed: int) -> None:
+    _set("ms_episode_seed", int(seed))
+
+
+def episode() -> EpisodeSpec | None:
+    return _get("ms_episode")
+
+
+def set_episode(spec: EpisodeSpec | None) -> None:
+    _set("ms_episode", spec)
+
+
+def saved_episodes() -> dict[str, EpisodeSpec]:
+    return _get("ms_saved_episodes")
+
+
+def save_episode(name: str, spec: EpisodeSpec) -> None:
+    _set("ms_saved_episodes", {**saved_episodes(), name: spec})
+
+
+def learner_ref() -> LearnerRef:
+    return _get("ms_learner")
+
+
+def set_learner_ref(ref: LearnerRef) -> None:
+    _set("ms_learner", ref)
+
+
+def set_learner_step(step: int | None) -> None:
+    _set("ms_learner", replace(learner_ref(), step=step))
+
+
+def run_id() -> str | None:
+    return _get("ms_run_id")
+
+
+def set_run_id(value: str | None) -> None:
+    _set("ms_run_id", value)
+
+
+def runs_dir() -> Path:
+    return Path(_get("ms_runs_dir"))
+
+
+def set_runs_dir(path: str | Path) -> None:
+    _set("ms_runs_dir", str(path))
+
+
+def default_omniglot_dir() -> str:
+    """$METASCOPE_OMNIGLOT, or '' when unset."""
+    return os.environ.get(OMNIGLOT_ENV, "")
+
+
+def train_form() -> dict[str, Any]:
+    """The Train page's last widget values (empty until the page has run)."""
+    return _get("ms_train_form")
+
+
+def set_train_form(values: dict[str, Any]) -> None:
+    _set("ms_train_form", dict(values))
+
+
+def evaluation(run_dir: str):
+    """The last EvalResult computed for `run_dir` in this session, or None."""
+    return _get("ms_evaluations").get(run_dir)
+
+
+def set_evaluation(run_dir: str, result) -> None:
+    _set("ms_evaluations", {**_get("ms_evaluations"), run_dir: result})
+
+
+# --- the Learn section ---------------------------------------------------------------------------
+
+
+def lang() -> str:
+    return _get("ms_lang")
+
+
+def set_lang(value: str) -> None:
+    _set("ms_lang", value)
+
+
+def lesson() -> str:
+    return _get("ms_lesson")
+
+
+def set_lesson(key: str) -> None:
+    _set("ms_lesson", key)
+
+
+def lesson_params() -> dict[str, Any]:
+    """Lesson settings chosen so far (a missing name means its default)."""
+    return _get("ms_lesson_params")
+
+
+def set_lesson_params(values: dict[str, Any]) -> None:
+    _set("ms_lesson_params", dict(values))
+
+
+def hidden_controls() -> frozenset[str]:
+    return _get("ms_hidden_controls")
+
+
+def set_hidden_controls(names: frozenset[str]) -> None:
+    _set("ms_hidden_controls", frozenset(names))
+
+
+def playground():
+    """This session's core.playground.PlaygroundState, or None before the first use."""
+    return _get("ms_playground")
+
+
+def set_playground(value) -> None:
+    _set("ms_playground", value)
+
+
+def playing() -> bool:
+    return _get("ms_playing")
+
+
+def set_playing(value: bool) -> None:
+    _set("ms_playing", bool(value))
+
+
+def share_applied() -> str | None:
+    return _get("ms_share_applied")
+
+
+def set_share_applied(query: str | None) -> None:
+    _set("ms_share_applied", query)

@@ -1,0 +1,117 @@
+"""Distances: what the learner compares on the current episode, and where it goes wrong over many episodes."""
+
+import contextlib
+from functools import partial
+
+import streamlit as st
+
+from core.analysis.distances import most_confused
+from core.config import EpisodeShape
+from dashboard import loaders, state, widgets
+from dashboard.charts.distances import confusion_heatmap, matrix_heatmap, picked_cell
+from dashboard.charts.images import image_strip
+
+FALLBACKS = {"protonet": "an untrained ProtoNet (random weights)", "pixel_nn": "the pixel baseline (nearest neighbour on raw pixels)"}
+KINDS = {
+    "distance": "distance (lower = closer)",
+    "similarity": "similarity (higher = closer)",
+    "relation": "relation score (higher = closer)",
+    "logits": "logit (higher = more likely)",
+}
+
+with contextlib.suppress(*widgets.USER_ERRORS):  # reported below, where the page loads its data
+    loaders.current_episode(state.data_choice())  # drawn before the sidebar, so the sidebar names it
+widgets.sidebar()
+st.title("Distances")
+st.caption("How the learner compares the queries of the current episode with its classes and support images.")
+choice = state.data_choice()
+ref = state.learner_ref()
+fallback = "protonet"
+if ref.run_dir is None:
+    st.info("No run is chosen (pick one on the Runs page, or train one), so this page shows a learner that was never trained.")
+    fallback = st.radio("Show", list(FALLBACKS), format_func=FALLBACKS.get, horizontal=True, key="di_fallback")
+with widgets.reported():
+    image_set = loaders.image_set(choice)
+    spec = loaders.current_episode(choice)
+    learner, described = loaders.analysed_learner(ref, choice, fallback)
+    m = loaders.matrices(ref, choice, spec, fallback, loaders.learner_stamp(ref))
+
+n_way, k_shot, q_query = len(spec.class_ids), len(spec.support[0]), len(spec.query[0])
+classes = [widgets.class_label(image_set, c) for c in spec.class_ids]
+queries = [f"q{i} · {classes[t]}" for i, t in enumerate(m.true.tolist())]
+supports = [f"s{j} · {classes[j // k_shot]}" for j in range(n_way * k_shot)]
+support_images = [i for row in spec.support for i in row]
+query_images = [i for row in spec.query for i in row]
+correct = int((m.predicted == m.true).sum())
+st.caption(
+    f"Learner: {described}. It gets {correct} of {len(m.true)} queries right. "
+    "In each matrix × marks the predicted class and □ the true one. Click a cell to see the two images it compares."
+)
+
+# name -> (values, rows, columns, value name, lower is closer, marks?)
+matrices = {
+    "query_class": (m.query_class, queries, classes, KINDS[m.kind], m.lower_is_closer, True),
+    "probabilities": (m.probabilities, queries, classes, "probability", False, True),
+    "support_support": (m.support_support, supports, supports, m.support_name, True, False),
+}
+titles = {
+    "query_class": f"Query × class: {KINDS[m.kind]}",
+    "probabilities": "Softmax probabilities",
+    "support_support": "Support × support",
+}
+if m.query_support is not None:  # attention (Matching Networks, black box) or pair distances (Siamese)
+    lower = "distance" in m.query_support_name
+    matrices["query_support"] = (m.query_support, queries, supports, m.query_support_name, lower, False)
+    titles["query_support"] = f"Query × support: {m.query_support_name}"
+
+
+def follow(name: str) -> None:
+    """on_select callback: a clicked cell becomes the one compared below (runs before the widgets exist)."""
+    cell = picked_cell(st.session_state[f"di_{name}"])
+    if cell is not None:
+        st.session_state["di_matrix"], (st.session_state["di_row"], st.session_state["di_col"]) = name, cell
+
+
+tabs = st.tabs([*titles.values(), "Confusion over many episodes"])
+for tab, (name, (values, rows, cols, value_name, lower, marks)) in zip(tabs, matrices.items(), strict=False):
+    with tab:
+        zrange = (0.0, 1.0) if name == "probabilities" else None
+        fig = matrix_heatmap(values, rows, cols, value_name, lower, m.predicted if marks else None, m.true if marks else None, zrange)
+        st.plotly_chart(fig, key=f"di_{name}", on_select=partial(follow, name), selection_mode=("points", "box"))
+
+with tabs[-1]:
+    episodes = int(st.number_input("Episodes", min_value=20, max_value=5000, value=300, step=100, key="di_episodes"))
+    st.caption(f"{n_way}-way {k_shot}-shot episodes with {q_query} queries per class from the {state.split()} split, seed 0.")
+    if st.toggle("Compute the confusion matrix", key="di_confusion"):
+        with widgets.reported(stop=False), st.spinner(f"Evaluating {episodes} episodes…"):
+            shape = EpisodeShape(n_way, k_shot, q_query)
+            result = loaders.split_evaluation(ref, choice, state.split(), shape, episodes, fallback, loaders.learner_stamp(ref))
+            st.metric("Accuracy over these episodes", f"{100 * result.accuracy:.1f}% ± {100 * result.ci95:.1f}")
+            st.plotly_chart(confusion_heatmap(result.confusion, result.class_names), key="di_confusion_chart")
+            names, totals = result.class_names, [sum(row) for row in result.confusion]
+            pairs = [
+                {"true class": names[i], "predicted as": names[j], "queries": n, "share of its queries": n / totals[i]}
+                for i, j, n in most_confused(result.confusion)
+            ]
+            if pairs:
+                st.markdown("**Most confused pairs**")
+                share = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
+                st.dataframe(pairs, hide_index=True, column_config={"share of its queries": share})
+            else:
+                st.caption("No query was taken for another class.")
+
+st.subheader("Compare two images")
+a, b, c = st.columns([1.2, 1, 1])
+name = a.selectbox("Matrix", list(matrices), format_func=titles.get, key="di_matrix")
+values, rows, cols, value_name, _, _ = matrices[name]
+row = b.selectbox("Row", range(len(rows)), format_func=rows.__getitem__, key="di_row")
+col = c.selectbox("Column", range(len(cols)), format_func=cols.__getitem__, key="di_col")
+row, col = min(row, len(rows) - 1), min(col, len(cols) - 1)
+left_images = [support_images[row]] if name == "support_support" else [query_images[row]]
+by_class = name in ("query_class", "probabilities")
+right_images = list(spec.support[col]) if by_class else [support_images[col]]
+left, mid, right = st.columns([1, 1, 2], vertical_alignment="center")
+strips = [image_strip(image_set.images[images], scale=4) for images in (left_images, right_images)]
+left.image(strips[0], width=strips[0].width, caption=rows[row])  # true size: both sides at one scale
+mid.metric(value_name, f"{values[row, col]:.4g}")
+right.image(strips[1], width=strips[1].width, caption=cols[col] + (" (its support images)" if by_class else ""))

@@ -1,0 +1,259 @@
+"""AppTest of the Train and Runs pages: real (tiny) runs in a temporary runs folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from core.store import RunStore
+from core.training import active_run, get_run, start_run
+from dashboard.state import DataChoice, LearnerRef
+from dashboard.widgets import form_defaults, page_path, run_config
+
+JOIN_S = 180
+
+
+def figure(at, key: str) -> dict:
+    """The plotly figure (as JSON) of the chart with widget key `key`."""
+    charts = [c for c in at.get("plotly_chart") if json.loads(c.proto.spec).get("layout") is not None and key in c.proto.id]
+    return json.loads(charts[0].proto.spec)
+
+
+def trace_names(fig: dict) -> list[str]:
+    return [t.get("name") for t in fig["data"]]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = JOIN_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def set_form(at, **values) -> None:
+    for key, value in values.items():
+        widget = at.number_input(key=f"tr_{key}") if not isinstance(value, bool) else at.checkbox(key=f"tr_{key}")
+        widget.set_value(value) if not isinstance(value, bool) else (widget.check() if value else widget.uncheck())
+
+
+# --- Train ---------------------------------------------------------------------------------------
+
+
+def test_train_shows_learners_with_family_and_only_relevant_settings(open_app, folder_choice):
+    at = open_app("train", ms_data=folder_choice)
+    method = at.selectbox(key="tr_method")
+    assert "protonet (metric)" in method.options and "pixel_nn (baseline)" in method.options
+    assert not at.selectbox(key="tr_distance").disabled
+    assert all(k not in {w.key for w in at.number_input} for k in ("tr_margin", "tr_inner_steps"))  # not read by protonet
+    method.set_value("pixel_nn").run()
+    assert at.selectbox(key="tr_distance").disabled and at.selectbox(key="tr_backbone").disabled
+    assert "No run yet" in at.info[-1].value
+
+
+def test_method_settings_appear_only_for_the_methods_that_read_them(open_app, folder_choice):
+    at = open_app("train", ms_data=folder_choice)
+    common = {"tr_lr", "tr_episodes", "tr_n_way", "tr_k_shot", "tr_q_query", "tr_seed", "tr_rotations"}
+
+    def shown() -> set[str]:
+        return {w.key for w in (*at.number_input, *at.checkbox)} - common
+
+    expected = {
+        "maml": {"tr_inner_steps", "tr_inner_lr", "tr_first_order", "tr_meta_batch"},
+        "fomaml": {"tr_inner_steps", "tr_inner_lr", "tr_meta_batch"},  # always first order: no switch
+        "siamese": {"tr_margin"},
+        "matching": {"tr_fce"},
+        "protonet": set(),
+    }
+    for method, keys in expected.items():
+        at.selectbox(key="tr_method").set_value(method).run()
+        assert shown() == keys, method
+        assert at.selectbox(key="tr_distance").disabled == (method != "protonet")
+    at.selectbox(key="tr_method").set_value("maml").run()
+    at.number_input(key="tr_inner_lr").set_value(0.0)
+    at.button(key="tr_start").click().run()
+    assert "inner_lr=0.0: the inner learning rate must be positive" in at.error[0].value and active_run() is None
+
+
+def test_run_config_carries_the_form_values(folder_choice):
+    values = {**form_defaults(), "method": "maml", "inner_steps": 3, "inner_lr": 0.2, "first_order": True, "meta_batch": 4, "episodes": 500}
+    config = run_config(values, folder_choice)
+    assert (config.learner.method, config.learner.inner_steps, config.learner.inner_lr, config.learner.first_order) == (
+        "maml",
+        3,
+        0.2,
+        True,
+    )
+    assert config.train.meta_batch == 4 and config.train.episodes == 500 and config.train.dataset == "folder"
+    assert config.train.val_every == 50 and config.train.log_every == 2  # ten validations; a live curve with many points
+
+
+def test_bad_settings_show_core_messages_and_start_nothing(open_app, folder_choice, tmp_path: Path):
+    at = open_app("train", ms_data=folder_choice)
+    set_form(at, n_way=1)
+    at.button(key="tr_start").click().run()
+    assert "n_way=1: an episode needs at least 2 classes" in at.error[0].value
+    set_form(at, n_way=5, lr=0.0)
+    at.button(key="tr_start").click().run()
+    assert "lr=0.0" in at.error[0].value
+    set_form(at, lr=0.001, n_way=15, rotations=False)  # the train split has 10 classes
+    at.button(key="tr_start").click().run()
+    assert "lower N to at most 10" in at.error[0].value
+    assert active_run() is None and not (tmp_path / "runs").exists()
+    assert at.number_input(key="tr_n_way").value == 15  # the user's input is kept
+
+
+def test_a_real_run_trains_in_the_background_and_its_curves_are_drawn(open_app, folder_choice, tmp_path: Path):
+    at = open_app("train", ms_data=folder_choice)
+    set_form(at, episodes=30, n_way=5, k_shot=1, q_query=5)
+    at.button(key="tr_start").click().run()
+    assert not at.exception and not at.error
+    run = get_run(at.session_state["ms_run_id"])
+    assert run is not None and Path(run.snapshot().run_dir).parent == tmp_path / "runs"
+    assert run.join(JOIN_S), "the tiny run did not finish"
+    at.run()
+    shown = metrics(at)
+    assert float(shown["Loss"]) >= 0 and shown["Training accuracy"].endswith("%")
+    assert "±" in shown["Validation accuracy"] and float(shown["Episodes / s"]) > 0
+    fig = figure(at, "tr_curves")
+    assert set(trace_names(fig)) == {"training loss", "training accuracy", "validation accuracy"}
+    loss = next(t for t in fig["data"] if t["name"] == "training loss")
+    assert loss["x"][-1] == 30 and len(loss["x"]) == len(run.snapshot().train)
+    assert "finished at episode 30" in at.success[0].value
+    at.button(key="tr_use").click().run()
+    assert at.session_state["ms_learner"] == LearnerRef(run.snapshot().run_dir, None, "protonet")
+    assert run.id in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_a_refreshed_session_finds_the_run_and_a_second_start_is_refused(open_app, folder_choice):
+    stale = open_app("train", ms_data=folder_choice)  # opened before any run: its Start is enabled
+    first = open_app("train", ms_data=folder_choice)
+    set_form(first, episodes=100_000)
+    first.button(key="tr_start").click().run()
+    run = get_run(first.session_state["ms_run_id"])
+    first.switch_page(page_path("runs.py")).run()  # leaving the page neither stops the run nor starts another
+    assert not first.exception and first.dataframe[0].value["run"].tolist() == [run.id]
+    first.switch_page(page_path("train.py")).run()
+    assert active_run() is run and first.session_state["ms_run_id"] == run.id
+    refreshed = open_app("train", ms_data=folder_choice)  # a browser refresh: a new session
+    assert refreshed.session_state["ms_run_id"] == run.id
+    assert refreshed.button(key="tr_start").disabled and "Leaving this page does not stop it" in refreshed.info[0].value
+    stale.button(key="tr_start").click().run()  # its rerun sees the run first: the click starts nothing
+    assert not stale.exception and "A run is training" in stale.info[0].value
+    assert stale.session_state["ms_run_id"] == run.id and active_run() is run
+    assert len(RunStore(stale.session_state["ms_runs_dir"]).runs()) == 1  # no second run folder
+    wait_for(lambda: run.snapshot().status == "running")
+    refreshed.run()
+    refreshed.button(key="tr_pause").click().run()
+    assert run.snapshot().status == "paused"
+    refreshed.button(key="tr_resume").click().run()
+    assert run.snapshot().status == "running"
+    refreshed.button(key="tr_stop").click().run()
+    assert run.join(JOIN_S) and run.snapshot().status == "stopped"
+
+
+def test_a_failed_run_shows_its_error_and_the_page_keeps_working(open_app, tiny_config, tmp_path: Path):
+    missing = DataChoice("folder", str(tmp_path / "gone"))
+    run = start_run(tiny_config(missing), tmp_path / "runs")
+    assert run.join(JOIN_S) and run.snapshot().status == "failed"
+    at = open_app("train", ms_data=missing)
+    assert not at.exception
+    assert "The run failed" in at.error[0].value and "does not exist" in at.error[0].value
+    assert not at.button(key="tr_start").disabled
+
+
+# --- Runs ----------------------------------------------------------------------------------------
+
+
+def damage(runs_dir: Path) -> tuple[str, str]:
+    """Add a run with a broken config.json and one whose checkpoint is a foreign safetensors file."""
+    good = sorted(p for p in runs_dir.iterdir())[0]
+    broken = runs_dir / "zz-broken-config"
+    shutil.copytree(good, broken)
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    foreign = runs_dir / "zz-foreign-checkpoint"
+    shutil.copytree(good, foreign)
+    for checkpoint in (foreign / "checkpoints").glob("*.safetensors"):
+        save_file({"weight": torch.zeros(3)}, str(checkpoint))
+    return broken.name, foreign.name
+
+
+def test_runs_table_lists_runs_and_flags_damaged_folders(open_app, runs_dir: Path):
+    broken, foreign = damage(runs_dir)
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("run")
+    assert len(table) == 4
+    assert "damaged or not a MetaScope config" in table.loc[broken, "problem"]
+    assert "not a MetaScope checkpoint" in table.loc[foreign, "problem"]
+    assert (table.drop([broken, foreign])["problem"] == "").all()
+    assert set(table.drop([broken, foreign])["method"]) == {"protonet", "pixel_nn"}
+    at.selectbox(key="rn_pick").set_value(broken).run()
+    assert not at.exception and "you can delete it below" in at.error[0].value
+
+
+def test_load_a_run_as_the_current_learner_and_refuse_a_foreign_checkpoint(open_app, runs_dir: Path):
+    good = next(r for r in RunStore(runs_dir).runs() if r.config().learner.method == "protonet")
+    _, foreign = damage(runs_dir)
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    at.selectbox(key="rn_pick").set_value(foreign).run()
+    at.button(key="rn_use").click().run()
+    assert "not a MetaScope checkpoint" in at.error[0].value and at.session_state["ms_learner"] == LearnerRef()
+    at.selectbox(key="rn_pick").set_value(good.id).run()
+    at.button(key="rn_use").click().run()
+    assert at.session_state["ms_learner"] == LearnerRef(str(good.path), None, "protonet")
+    assert f"**Learner** {good.id} · step 30 (protonet)" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_evaluate_shows_accuracy_with_ci_and_a_per_class_table(open_app, runs_dir: Path):
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    protonet = next(r.id for r in RunStore(runs_dir).runs() if r.config().learner.method == "protonet")
+    at.selectbox(key="rn_pick").set_value(protonet).run()
+    at.number_input(key="rn_eval_q").set_value(5)
+    at.number_input(key="rn_eval_episodes").set_value(50)
+    at.button(key="rn_eval").click().run()
+    assert not at.exception and not at.error
+    accuracy = metrics(at)["Test accuracy"]
+    value, ci = accuracy.rstrip().split("% ± ")
+    assert 20 < float(value) <= 100 and 0 <= float(ci) < 20
+    table = next(d.value for d in at.dataframe if "precision" in d.value.columns)
+    assert list(table.columns) == ["class", "precision", "recall", "F1"] and len(table) == 5  # the 5 test classes
+    assert at.status[0].proto.label.startswith("Evaluated: accuracy")
+    at.number_input(key="rn_eval_n").set_value(9)
+    at.button(key="rn_eval").click().run()
+    assert "lower N to at most 5" in at.error[0].value and not at.exception
+
+
+def test_compare_runs_overlays_their_curves(open_app, runs_dir: Path):
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    ids = [r.id for r in RunStore(runs_dir).runs()]
+    at.multiselect(key="rn_compare").set_value(ids).run()
+    at.radio(key="rn_metric").set_value("val_acc").run()
+    fig = figure(at, "rn_compare_chart")
+    assert trace_names(fig) == ids and fig["layout"]["title"]["text"] == "validation accuracy"
+    assert all(len(t["x"]) == 3 for t in fig["data"])  # validated at episodes 10, 20, 30
+
+
+def test_download_and_delete_with_confirmation(open_app, runs_dir: Path):
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    first = at.selectbox(key="rn_pick").value
+    assert at.get("download_button")[0].proto.label == "Download metrics (CSV)"
+    assert at.button(key="rn_delete").disabled
+    at.checkbox(key=f"rn_confirm_{first}").check().run()
+    at.button(key="rn_delete").click().run()
+    assert not at.exception and not (runs_dir / first).exists()
+    assert first not in at.dataframe[0].value["run"].tolist()
+
+
+def test_no_runs_says_where_it_looked(open_app, tmp_path: Path):
+    at = open_app("runs", ms_runs_dir=str(tmp_path / "empty"))
+    assert "No saved runs" in at.info[0].value and "empty" in at.info[0].value

@@ -1,0 +1,60 @@
+"""The command line: wrong arguments give one line and exit 2; train -> eval -> predict end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ}, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--n-way", "five"], "argument --n-way: invalid int value: 'five'"),
+        (["train", "--method", "nope"], "unknown method 'nope'"),
+        (["train", "--dataset", "folder"], "the folder dataset needs --data-dir"),
+        (["train", "--dataset", "folder", "--data-dir", "/no/such/dir"], "/no/such/dir"),
+        (["train", "--n-way", "1"], "n_way=1: an episode needs at least 2 classes"),
+        (["eval", "--run", "/no/such/run"], "is not a MetaScope run"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_wrong_arguments_give_one_line_and_exit_2(args, message):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_too_many_ways_for_the_split_is_named(tmp_path):
+    result = cli("train", "--dataset", "glyphs", "--n-way", "500", "--runs-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "n_way=500 but this split has only" in result.stderr and "lower N" in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-made is left behind
+
+
+def test_train_eval_round_trip(tmp_path):
+    trained = cli(
+        "train", "--dataset", "glyphs", "--method", "protonet", "--n-way", "5", "--k-shot", "1", "--q-query", "5",
+        "--episodes", "30", "--seed", "0", "--runs-dir", str(tmp_path), "--val-every", "15", "--val-episodes", "10",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    run_dir = Path(trained.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path and (run_dir / "config.json").exists()
+    assert "loss" in trained.stderr  # the progress bar shows live loss
+    evaluated = cli("eval", "--run", str(run_dir), "--n-way", "5", "--k-shot", "1", "--episodes", "50")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.startswith("accuracy: ") and "±" in evaluated.stdout
+    figures = json.loads((run_dir / "eval-test-5w1s.json").read_text())
+    assert figures["episodes"] == 50 and len(figures["confusion"]) == len(figures["class_names"])
