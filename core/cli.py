@@ -1,4 +1,4 @@
-"""python -m core {train, eval, predict, bench}: the engine without the dashboard."""
+"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inner-steps", type=int, default=d_learner.inner_steps)
     p.add_argument("--inner-lr", type=float, default=d_learner.inner_lr)
     p.add_argument("--first-order", action="store_true")
+    p.add_argument("--hidden", type=int, default=d_learner.hidden, help="model-based / learned-optimizer hidden size")
     p.add_argument("--n-way", type=int, default=d_train.train_shape.n_way, help="classes per training episode")
     p.add_argument("--k-shot", type=int, default=d_train.train_shape.k_shot)
     p.add_argument("--q-query", type=int, default=d_train.train_shape.q_query)
@@ -65,7 +66,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     learner = LearnerConfig(
         method=a.method, backbone=a.backbone, distance=a.distance, margin=a.margin, fce=a.fce,
-        inner_steps=a.inner_steps, inner_lr=a.inner_lr, first_order=a.first_order,
+        inner_steps=a.inner_steps, inner_lr=a.inner_lr, first_order=a.first_order, hidden=a.hidden,
     )  # fmt: skip
     train = TrainConfig(
         dataset=a.dataset, data_dir=a.data_dir, image_size=a.image_size, episodes=a.episodes,
@@ -122,10 +123,18 @@ def _csv(text: str) -> str:
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
 
 
+def cmd_download(a: argparse.Namespace) -> None:
+    from core.data.registry import load_dataset
+
+    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True)
+    where = a.data_dir or "the default location (found again without --data-dir)"
+    print(f"{a.dataset}: {len(images.labels)} images of {len(images.class_names)} classes in {where}")
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     from core.bench import run_benchmark
 
-    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir), indent=2))
+    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads), indent=2))
 
 
 def build_parser() -> ArgumentParser:
@@ -150,9 +159,15 @@ def build_parser() -> ArgumentParser:
     pr.add_argument("--query", required=True, help="a folder of images")
     pr.add_argument("--checkpoint", type=int, default=None)
     pr.set_defaults(func=cmd_predict)
+    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, via torchvision; needs a network)")
+    dl.add_argument("dataset", choices=("omniglot",))
+    dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
+    dl.add_argument("--image-size", type=int, default=28)
+    dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
-    be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT)")
+    be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
+    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default 2)")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
     return parser

@@ -45,8 +45,8 @@ class LearnerConfig:
     margin: float = 1.0  # contrastive / triplet loss margin m
     fce: bool = False  # Matching Networks: full-context embeddings
     relation_hidden: int = 8  # Relation Networks: hidden units of the relation module
-    inner_steps: int = 5  # MAML family: adaptation steps per task
-    inner_lr: float = 0.4  # MAML family: inner-loop step size
+    inner_steps: int = 10  # MAML family: adaptation steps per task
+    inner_lr: float = 0.05  # MAML family: inner-loop step size (fomaml 5w1s Omniglot: 89.3% with 10 x 0.05)
     first_order: bool = False  # MAML: drop second-order terms
     hidden: int = 128  # model-based / learned-optimizer hidden size
 

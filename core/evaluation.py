@@ -46,18 +46,19 @@ def mean_ci95(values: torch.Tensor) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def predict_episodes(learner: MetaLearner, sampler: EpisodeSampler, episodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_episodes(learner: MetaLearner, sampler: EpisodeSampler, episodes: int, per_episode: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictions for `episodes` episodes, in pool classes.
 
     Returns (true, predicted), each (episodes, n_way*q_query) of pool class indices. Learners whose
-    logits depend only on embeddings embed each pool image once and score episodes by indexing.
+    logits depend only on embeddings embed each pool image once and score episodes by indexing,
+    unless `per_episode` asks for a full forward pass per episode (the reference it must equal).
     """
     shape, pool = sampler.shape, sampler.pool
     draws = [sampler.draw() for _ in range(episodes)]
     q_labels = torch.arange(shape.n_way).repeat_interleave(shape.q_query)
     s_labels = torch.arange(shape.n_way).repeat_interleave(shape.k_shot).to(pool.device)
     true, predicted = [], []
-    z = embed_pool(learner, pool) if learner.embedding_only else None
+    z = embed_pool(learner, pool) if learner.embedding_only and not per_episode else None
     for classes, positions in draws:
         if z is not None:
             rows = pool.rows(classes, positions).to(pool.device)
@@ -82,14 +83,20 @@ def embed_pool(learner: MetaLearner, pool: ClassPool, batch: int = 1024) -> torc
         learner.train(was_training)
 
 
-def evaluate(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, episodes: int = 600, seed: int = 0) -> EvalResult:
-    """Evaluate on `episodes` seeded episodes of `shape` drawn from `pool` (the same seed, the same episodes)."""
+def evaluate(
+    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, episodes: int = 600, seed: int = 0, per_episode: bool = False
+) -> EvalResult:
+    """Evaluate on `episodes` seeded episodes of `shape` drawn from `pool` (the same seed, the same episodes).
+
+    per_episode=True runs every episode through the learner's forward, even when embedding each
+    pool image once would do: slower, and the reference the fast path is tested against.
+    """
     start = time.perf_counter()
     sampler = EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed)
     was_training = learner.training
     learner.eval()
     try:
-        true, predicted = predict_episodes(learner, sampler, episodes)
+        true, predicted = predict_episodes(learner, sampler, episodes, per_episode)
     finally:
         learner.train(was_training)
     accuracy, ci = mean_ci95((true == predicted).float().mean(1))

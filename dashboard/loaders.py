@@ -7,14 +7,20 @@ st.cache_resource holds only read-only objects: datasets and learners loaded for
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
+from torch.func import functional_call
 
 from core.analysis.distances import EpisodeMatrices, episode_matrices, learner_metric
-from core.analysis.embeddings import PointSet, embed_episode, embed_sample, sample_splits
+from core.analysis.embeddings import NO_PREDICTION, PointSet, embed_episode, embed_sample, sample_splits
 from core.analysis.projection import ProjectionParams, project
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data import ClassSplit, ImageSet, load_dataset, split_classes
@@ -22,6 +28,8 @@ from core.episodes import ClassPool, Episode, EpisodeSpec, draw_spec
 from core.evaluation import EvalResult, evaluate
 from core.experiment import Experiment, load_learner
 from core.learners import MetaLearner
+from core.learners.functional import HEAD_KEYS, FastWeightLearner, Task
+from core.learners.scoring import prototypes
 from core.store import RunDir
 from core.training.run import seeded_learner
 from dashboard import state as session
@@ -159,3 +167,115 @@ def split_evaluation(
 ) -> EvalResult:
     """evaluate() on `episodes` seeded episodes of the split: the confusion over many episodes."""
     return evaluate(analysed_learner(ref, choice, fallback)[0], class_pool(choice, split), shape, episodes, seed=0)
+
+
+# --- the inner loop of optimization-based learners (MAML family) ---------------------------------
+
+
+def adapts(learner_now: MetaLearner) -> bool:
+    """True for learners that adapt weights per task in an inner loop (MAML, FOMAML, Reptile, ANIL, ...)."""
+    return isinstance(learner_now, FastWeightLearner)
+
+
+@torch.no_grad()
+def _points_at(learner_now: FastWeightLearner, task: Task, weights: dict, ep: Episode) -> PointSet:
+    """The episode's support and query features under the fast weights `weights`, and the predictions they give.
+
+    The features are what the head reads: the backbone at the adapted weights where the backbone adapts
+    (MAML), the fixed meta-learned features where only the head does (ANIL)."""
+    backbone = {k: v for k, v in weights.items() if k not in HEAD_KEYS}
+
+    def features(x: torch.Tensor) -> torch.Tensor:  # support and query apart: BatchNorm sees each batch as in training
+        return functional_call(learner_now.backbone, backbone, (x,)) if backbone else learner_now.backbone(x)
+
+    s_z, q_z = features(ep.support_x).cpu(), features(ep.query_x).cpu()
+    ids = torch.tensor(ep.class_ids)
+    n_s, n_q = len(ep.support_y), len(ep.query_y)
+    predicted = ids[task.logits(weights, task.query).argmax(1).cpu()]
+    return PointSet(
+        z=torch.cat([s_z, q_z]).numpy(),
+        class_ids=ids[torch.cat([ep.support_y, ep.query_y]).cpu()].numpy(),
+        image_idx=torch.cat([ep.support_idx, ep.query_idx]).numpy(),
+        group=np.array(["support"] * n_s + ["query"] * n_q),
+        predicted=np.concatenate([np.full(n_s, NO_PREDICTION), predicted.numpy()]),
+        prototypes=prototypes(s_z, ep.support_y.cpu(), ep.n_way).numpy(),
+        prototype_class_ids=ids.numpy(),
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner="Adapting to the episode…")
+def adaptation(
+    ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float
+) -> tuple[list[dict[str, float]], PointSet, PointSet]:
+    """(loss and accuracy of query and support after each inner step, the space before adapting, after adapting)."""
+    learner_now = analysed_learner(ref, choice, fallback)[0]
+    if not adapts(learner_now):
+        raise ValueError(f"{type(learner_now).__name__} has no inner loop")
+    ep = episode(choice, spec)
+    trace = learner_now.adapt_trace(ep.support_x, ep.support_y, ep.query_x, ep.query_y, ep.n_way)
+    task = learner_now.task(ep.support_x, ep.query_x, ep.n_way)
+    steps = list(learner_now.adapt(task, ep.support_y, track=False))
+    return trace, _points_at(learner_now, task, steps[0], ep), _points_at(learner_now, task, steps[-1], ep)
+
+
+# --- slow projections (t-SNE, UMAP) run beside the page, which shows PCA meanwhile ----------------
+
+
+@dataclass
+class ProjectionJob:
+    """One projection computing in the background: `future` gives float32 (n, 2); started is time.monotonic()."""
+
+    future: Future
+    started: float
+    n: int
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+class ProjectionJobs:
+    """Projections by (embeddings digest, method, params, seed), computed one at a time in a worker thread.
+
+    Process-wide (st.cache_resource): a result is computed once for every session, and a page that
+    is left or refreshed finds its job still running instead of starting another.
+    """
+
+    def __init__(self, keep: int = 64):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metascope-projection")
+        self._jobs: OrderedDict[tuple, ProjectionJob] = OrderedDict()
+        self._lock = threading.Lock()
+        self._keep = keep
+
+    def job(self, x: np.ndarray, method: str, params: ProjectionParams, seed: int) -> ProjectionJob:
+        key = (digest(x), method, params, seed)
+        with self._lock:
+            if key not in self._jobs:
+                future = self._pool.submit(project, np.array(x, copy=True), method, params, seed)
+                self._jobs[key] = ProjectionJob(future, time.monotonic(), len(x))
+                while len(self._jobs) > self._keep:  # forget the oldest finished results
+                    old = next((k for k, j in self._jobs.items() if j.future.done()), None)
+                    if old is None:
+                        break
+                    del self._jobs[old]
+            self._jobs.move_to_end(key)
+            return self._jobs[key]
+
+    def running(self) -> list[ProjectionJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if not j.future.done()]
+
+
+@st.cache_resource
+def projection_jobs() -> ProjectionJobs:
+    return ProjectionJobs()
+
+
+def projection_now(x: np.ndarray, method: str, params: ProjectionParams, seed: int) -> np.ndarray | None:
+    """(n, 2) coordinates of `x`: PCA at once; t-SNE / UMAP when their background job is done, else None.
+
+    A failed job raises its error here (ProjectionError says what to change)."""
+    if method == "pca":
+        return projection(x, digest(x), method, params, seed)
+    job = projection_jobs().job(x, method, params, seed)
+    return job.future.result() if job.future.done() else None

@@ -47,6 +47,7 @@ _DEFAULTS = {
     "ms_episode_seed": 0,
     "ms_episode": None,  # EpisodeSpec | None
     "ms_saved_episodes": {},  # name -> EpisodeSpec
+    "ms_saved_episode_data": {},  # name -> the DataChoice its image indices belong to
     "ms_learner": LearnerRef(),
     "ms_run_id": None,  # id of the TrainingRun this session started or follows
     "ms_runs_dir": lambda: os.environ.get(RUNS_DIR_ENV, RUNS_DIR_DEFAULT),  # read per session, not at import
@@ -126,8 +127,16 @@ def saved_episodes() -> dict[str, EpisodeSpec]:
     return _get("ms_saved_episodes")
 
 
-def save_episode(name: str, spec: EpisodeSpec) -> None:
+def save_episode(name: str, spec: EpisodeSpec, data: DataChoice | None = None) -> None:
+    """Keep `spec` under `name`, with the dataset it indexes (default: the current one)."""
     _set("ms_saved_episodes", {**saved_episodes(), name: spec})
+    _set("ms_saved_episode_data", {**_get("ms_saved_episode_data"), name: data or data_choice()})
+
+
+def saved_episodes_here() -> dict[str, EpisodeSpec]:
+    """The saved episodes that index the current dataset (the others cannot be shown on it)."""
+    where = _get("ms_saved_episode_data")
+    return {n: s for n, s in saved_episodes().items() if where.get(n, data_choice()) == data_choice()}
 
 
 def learner_ref() -> LearnerRef:

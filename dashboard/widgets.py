@@ -5,6 +5,9 @@ Pages stay short scripts by calling these; nothing here does tensor work beyond 
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.analysis.projection import ProjectionError
 from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data import DATASETS, DataError, ImageSet
@@ -23,8 +27,6 @@ from core.episodes import EpisodeSpec
 from core.evaluation import EvalResult, evaluate
 from core.experiment import load_learner
 from core.learners import LEARNERS
-from core.learners.base import EmbeddingLearner
-from core.learners.functional import FastWeightLearner
 from core.models.backbones import BACKBONES
 from core.store import CheckpointError, RunDir
 from core.training import RunError, RunSnapshot, TrainingRun, active_run, get_run, latest_run
@@ -33,7 +35,30 @@ from dashboard.charts.images import image_strip, thumbnail
 from dashboard.charts.training import accuracy_histogram
 
 ROOT = Path(__file__).resolve().parent.parent
-USER_ERRORS = (ConfigError, DataError, CheckpointError, RunError, StorageError)
+USER_ERRORS = (ConfigError, DataError, CheckpointError, RunError, StorageError, ProjectionError)
+# core's messages are written for the command line too: (pattern, what the page calls it)
+_UI_WORDING = (
+    (re.compile(r",? or run `python -m core download omniglot`[^;.]*"), ""),
+    (re.compile(r"point --data-dir(?: \(or \$METASCOPE_OMNIGLOT\))? at"), "enter in the Data folder box (Episodes page)"),
+    (re.compile(r"needs --data-dir"), "needs a Data folder (Episodes page)"),
+    (re.compile(r"--data-dir"), "the Data folder box"),
+    (re.compile(r"use --device cpu or auto"), "run the dashboard on a machine with that GPU, or on the CPU"),
+    (re.compile(r"\bn_way\s*=\s*"), "N = "),
+    (re.compile(r"\bk_shot\s*=\s*"), "K = "),
+    (re.compile(r"\bq_query\s*=\s*"), "Q = "),
+)
+
+
+def ui_message(error: BaseException | str) -> str:
+    """An engine message in the page's words: no command-line flags, N/K/Q as the forms name them."""
+    text = str(error)
+    for pattern, words in _UI_WORDING:
+        text = pattern.sub(words, text)
+    return text
+
+
+def show_error(error: BaseException | str) -> None:
+    st.error(ui_message(error), icon=":material/error:")
 
 
 def page_path(file: str) -> str:
@@ -70,7 +95,7 @@ def reported(stop: bool = True) -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(exc)
         if stop:
             st.stop()
 
@@ -126,8 +151,23 @@ def sidebar() -> None:
     run = current_training_run()
     with st.sidebar:
         st.markdown("  \n".join(lines))
+        saved_episode_picker()
         if run is not None:  # its own fragment: the line stays current on every page while a run trains
             st.fragment(_training_line, run_every=None if run.snapshot().done else 2.0)()
+
+
+def saved_episode_picker() -> None:
+    """A saved episode (of this dataset) made current from any page: Embeddings and Distances then show it."""
+    saved = state.saved_episodes_here()
+    if not saved:
+        return
+    st.session_state["sb_episode"] = next((n for n, s in saved.items() if s == state.episode()), None)
+
+    def use() -> None:
+        if (name := st.session_state.get("sb_episode")) is not None:
+            state.set_episode(saved[name])
+
+    st.selectbox("Saved episodes", list(saved), index=None, key="sb_episode", on_change=use, placeholder="use a saved episode…")
 
 
 def _training_line() -> None:
@@ -219,17 +259,7 @@ def slot_swapper(image_set: ImageSet, spec: EpisodeSpec, limit: int = 24) -> Epi
 
 # --- training ------------------------------------------------------------------------------------
 
-# LearnerConfig fields read by one learner only; inner-loop settings are found from the class (see extra_settings)
-METHOD_SETTINGS = {
-    "siamese": ("margin",),
-    "triplet": ("margin",),
-    "matching": ("fce",),
-    "relation": ("relation_hidden",),
-    "blackbox": ("hidden",),
-    "learned_optimizer": ("hidden",),
-}
-DISTANCE_METHODS = ("protonet",)  # the learners whose metric is LearnerConfig.distance
-SETTING_WIDGETS = {  # name -> (label, kind); kind picks the widget
+SETTING_WIDGETS = {  # LearnerConfig / TrainConfig field -> (label, kind); kind picks the widget
     "margin": ("Loss margin", "float"),
     "fce": ("Full-context embeddings", "bool"),
     "relation_hidden": ("Relation module hidden units", "int"),
@@ -240,22 +270,41 @@ SETTING_WIDGETS = {  # name -> (label, kind); kind picks the widget
     "hidden": ("Hidden size", "int"),
 }
 LEARNER_EXTRAS = tuple(f.name for f in fields(LearnerConfig) if f.name in SETTING_WIDGETS)  # the rest (meta_batch) is TrainConfig
+_CONFIG_READ = re.compile(r"\bconfig\.(\w+)")
+
+
+@functools.cache
+def config_fields_read(method: str) -> frozenset[str]:
+    """The LearnerConfig fields `method`'s learner class reads, as its own code says (`config.<field>`
+    in the class and its bases), so a new learner or setting needs no table here to show up."""
+    known = {f.name for f in fields(LearnerConfig)}
+    read: set[str] = set()
+    for cls in LEARNERS[method].__mro__:
+        if cls.__module__.startswith("core.learners"):
+            read |= set(_CONFIG_READ.findall(inspect.getsource(cls)))
+    return frozenset(read & known)
 
 
 def extra_settings(method: str) -> tuple[str, ...]:
-    """The method-specific settings `method` reads (only these are shown)."""
+    """The method-specific settings `method` reads (only these are shown), in SETTING_WIDGETS order.
+
+    A setting the class overrides for good is hidden: first order where the learner is always first
+    order or never differentiates through its inner loop. The meta-batch goes with an inner loop."""
     cls = LEARNERS[method]
-    names = list(METHOD_SETTINGS.get(method, ()))
-    if issubclass(cls, FastWeightLearner):  # an inner loop adapts weights per task (the MAML family)
-        names += ["inner_steps", "inner_lr"]
-        if cls.differentiable_inner_loop and not cls.always_first_order:
-            names.append("first_order")
-        names.append("meta_batch")
-    return tuple(names)
+    read = set(config_fields_read(method))
+    if getattr(cls, "always_first_order", False) or not getattr(cls, "differentiable_inner_loop", True):
+        read.discard("first_order")
+    if cls.family == "optimization":
+        read.add("meta_batch")
+    return tuple(name for name in SETTING_WIDGETS if name in read)
 
 
 def uses_backbone(method: str) -> bool:
-    return issubclass(LEARNERS[method], (EmbeddingLearner, FastWeightLearner))
+    return "backbone" in config_fields_read(method)
+
+
+def uses_distance(method: str) -> bool:
+    return "distance" in config_fields_read(method)
 
 
 def form_defaults() -> dict[str, Any]:
@@ -283,7 +332,7 @@ def train_form(disabled: bool) -> dict[str, Any]:
     a, b, c = st.columns(3)
     v = {"method": widget(a, "select", "method", "Learner", options=list(LEARNERS), format_func=lambda m: f"{m} ({LEARNERS[m].family})")}
     v["backbone"] = widget(b, "select", "backbone", "Backbone", off=not uses_backbone(v["method"]), options=list(BACKBONES))
-    v["distance"] = widget(c, "select", "distance", "Distance", off=v["method"] not in DISTANCE_METHODS, options=["euclidean", "cosine"])
+    v["distance"] = widget(c, "select", "distance", "Distance", off=not uses_distance(v["method"]), options=["euclidean", "cosine"])
     v["optimizer"] = widget(a, "select", "optimizer", "Optimizer", options=["adam", "sgd"])
     v["lr"] = float(widget(b, "number", "lr", "Learning rate", min_value=0.0, step=1e-4, format="%.5f"))
     v["episodes"] = int(widget(c, "number", "episodes", "Training episodes", min_value=0, step=50))
@@ -354,7 +403,7 @@ def checkpoint_problem(run_dir: str, stamp: float) -> str | None:
     try:
         load_learner(run_dir)
     except CheckpointError as exc:
-        return str(exc)
+        return ui_message(exc)
     return None
 
 
@@ -422,7 +471,7 @@ def evaluation_panel(run: RunDir, config: RunConfig) -> None:
                 status.update(label=f"Evaluated: {result.summary()} %", state="complete", expanded=False)
             except USER_ERRORS as exc:
                 status.update(label="Evaluation failed", state="error", expanded=True)
-                st.error(str(exc), icon=":material/error:")
+                show_error(exc)
     if (result := state.evaluation(str(run.path))) is not None:
         evaluation_report(result)
 

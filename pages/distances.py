@@ -10,6 +10,7 @@ from core.config import EpisodeShape
 from dashboard import loaders, state, widgets
 from dashboard.charts.distances import confusion_heatmap, matrix_heatmap, picked_cell
 from dashboard.charts.images import image_strip
+from dashboard.charts.training import inner_loop_curves
 
 FALLBACKS = {"protonet": "an untrained ProtoNet (random weights)", "pixel_nn": "the pixel baseline (nearest neighbour on raw pixels)"}
 KINDS = {
@@ -72,14 +73,27 @@ def follow(name: str) -> None:
         st.session_state["di_matrix"], (st.session_state["di_row"], st.session_state["di_col"]) = name, cell
 
 
-tabs = st.tabs([*titles.values(), "Confusion over many episodes"])
+inner_loop = loaders.adapts(learner)  # MAML family: the query loss after each inner step is the story
+tabs = st.tabs([*titles.values(), "Confusion over many episodes", *(["Inner loop"] if inner_loop else [])])
 for tab, (name, (values, rows, cols, value_name, lower, marks)) in zip(tabs, matrices.items(), strict=False):
     with tab:
         zrange = (0.0, 1.0) if name == "probabilities" else None
         fig = matrix_heatmap(values, rows, cols, value_name, lower, m.predicted if marks else None, m.true if marks else None, zrange)
         st.plotly_chart(fig, key=f"di_{name}", on_select=partial(follow, name), selection_mode=("points", "box"))
 
-with tabs[-1]:
+if inner_loop:
+    with tabs[-1], widgets.reported(stop=False):
+        trace = loaders.adaptation(ref, choice, spec, fallback, loaders.learner_stamp(ref))[0]
+        first, final = trace[0], trace[-1]
+        st.caption(
+            f"The learner adapts to this episode's support set in {len(trace) - 1} inner steps; the query set is then classified. "
+            f"Query loss {first['loss']:.3f} → {final['loss']:.3f}, "
+            f"accuracy {100 * first['accuracy']:.0f}% → {100 * final['accuracy']:.0f}%. "
+            "The Embeddings page shows the space before and after adapting."
+        )
+        st.plotly_chart(inner_loop_curves(trace), key="di_inner_loop")
+
+with tabs[len(titles)]:
     episodes = int(st.number_input("Episodes", min_value=20, max_value=5000, value=300, step=100, key="di_episodes"))
     st.caption(f"{n_way}-way {k_shot}-shot episodes with {q_query} queries per class from the {state.split()} split, seed 0.")
     if st.toggle("Compute the confusion matrix", key="di_confusion"):

@@ -15,9 +15,11 @@ from core.store import RunDir
 from dashboard import loaders, state, widgets
 from dashboard.charts.images import thumbnail
 from dashboard.charts.space import category_colors, embedding_scatter, selected_rows
+from dashboard.charts.training import inner_loop_curves
 
+EXPECTED_S_PER_POINT = {"tsne": 0.006, "umap": 0.004}  # on a loaded 2-core CPU: only for the progress bar
 FALLBACK = "protonet"  # the learner shown when no run is chosen (untrained)
-VIEWS = {"current": "this learner", "compare": "untrained vs trained", "steps": "over checkpoints"}
+VIEWS = {"current": "this learner", "compare": "untrained vs trained", "steps": "over checkpoints", "adapt": "before / after adapting"}
 COLOURS = {"class": "class", "group": "support / query or split", "outcome": "correct / wrong"}
 
 with contextlib.suppress(*widgets.USER_ERRORS):  # reported below, where the page loads its data
@@ -66,9 +68,8 @@ with st.expander(f"{METHOD_LABELS[method]} settings", expanded=method != "pca"):
     n_neighbors = a.slider("UMAP n_neighbors", 2, 200, 15, key="em_neighbors", disabled=method != "umap")
     min_dist = b.slider("UMAP min_dist", 0.0, 1.0, 0.1, step=0.05, key="em_min_dist", disabled=method != "umap")
 params = ProjectionParams(perplexity=float(perplexity), n_neighbors=n_neighbors, min_dist=min_dist, metric=metric)
-view = st.radio("Show", list(VIEWS), horizontal=True, key="em_view", format_func=VIEWS.get, disabled=ref.run_dir is None)
-if ref.run_dir is None:
-    view = "current"
+views = ["current", *(["compare", "steps"] if ref.run_dir else []), *(["adapt"] if loaders.adapts(learner) and source == "episode" else [])]
+view = st.radio("Show", views, horizontal=True, key="em_view", format_func=VIEWS.get, disabled=len(views) == 1)
 
 
 def points_of(r: state.LearnerRef) -> PointSet:
@@ -82,13 +83,34 @@ def points_of(r: state.LearnerRef) -> PointSet:
         return loaders.sample_points(r, choice, tuple(splits), n_points, sample_seed, FALLBACK, stamp)
 
 
+waiting = []  # slow projections still computing in the background: PCA stands in for them meanwhile
+
+
 def project(points: PointSet) -> tuple[np.ndarray, np.ndarray | None]:
     """2-D coordinates of the points and of the prototypes, projected together."""
     x = points.z if points.prototypes is None else np.concatenate([points.z, points.prototypes])
-    label = METHOD_LABELS[method]
-    with st.spinner(f"{label} of {len(x):,} points ({params_dict(fitted_params(method, params, len(x)), method)})…"):
-        y = loaders.projection(x, loaders.digest(x), method, params, seed)
+    y = loaders.projection_now(x, method, params, seed)
+    if y is None:
+        waiting.append(len(x))
+        y = loaders.projection_now(x, "pca", params, seed)
     return y[: len(points)], None if points.prototypes is None else y[len(points) :]
+
+
+@st.fragment(run_every=1.0)
+def projection_progress() -> None:
+    """Polls the background projections; when they are done the whole page redraws with them."""
+    running = loaders.projection_jobs().running()
+    if not running:
+        st.rerun()
+    label = METHOD_LABELS[method]
+    settings = params_dict(fitted_params(method, params, max(waiting)), method)
+    seconds = max(j.seconds for j in running)
+    st.info(
+        f"{label} of {max(waiting):,} points ({settings}) is computing in the background: {seconds:.0f} s so far. "
+        f"PCA is shown until it is ready; everything on the page keeps working.",
+        icon=":material/hourglass_top:",
+    )
+    st.progress(min(seconds / max(EXPECTED_S_PER_POINT[method] * max(waiting), 1.0), 0.95), text="about how far along")
 
 
 def figure(points: PointSet, coords: np.ndarray, protos: np.ndarray | None, title: str = ""):
@@ -105,8 +127,20 @@ def figure(points: PointSet, coords: np.ndarray, protos: np.ndarray | None, titl
 
 
 with widgets.reported():
-    run_refs = {}
-    if view != "current":
+    run_refs, others = {}, {}
+    if view == "adapt":  # the inner loop of this episode: the space the head reads before and after adapting
+        trace, before, after = loaders.adaptation(ref, choice, spec, FALLBACK, loaders.learner_stamp(ref))
+        st.markdown(f"**The inner loop on this episode** · {len(trace) - 1} steps on the support set")
+        st.plotly_chart(inner_loop_curves(trace), key="em_inner_loop")
+        moved = not np.array_equal(before.z, after.z)
+        st.caption(
+            "Step 0 is the meta-learned start (its head is all zeros, so every query gets the same guess). "
+            + ("Every weight adapts, so the points move: the features after adapting are what the adapted head reads." if moved
+               else "Only the head adapts, so the points stay put: what changes is which queries are right.")
+        )  # fmt: skip
+        others = {"before adapting": before}
+        last = ref
+    elif view != "current":
         steps = [loaders.INITIAL_STEP] + [c.step for c in RunDir(ref.run_dir).checkpoints()]
         if view == "compare":
             run_refs = {"untrained": state.LearnerRef(ref.run_dir, loaders.INITIAL_STEP, ref.method)}
@@ -116,7 +150,7 @@ with widgets.reported():
         last = state.LearnerRef(ref.run_dir, ref.step if view == "compare" else steps[-1], ref.method)
     else:
         last = ref
-    points = points_of(last)
+    points = after if view == "adapt" else points_of(last)
     if source == "sample":
         st.caption(
             f"{len(points):,} images of the {' and '.join(splits)} split{'s' * (len(splits) > 1)}. Without a support set, a point is "
@@ -131,8 +165,8 @@ with widgets.reported():
         points = points.subset(rows)
     coords, protos = project(points)
     shown = {"main": (points, coords, protos)}
-    for name, other in run_refs.items():
-        other_points = points_of(other)
+    others.update({name: points_of(other) for name, other in run_refs.items()})
+    for name, other_points in others.items():
         other_points = other_points.subset(rows) if rows is not None else other_points
         o_coords, o_protos = project(other_points)
         stacked = np.concatenate([o_coords, o_protos]) if o_protos is not None else o_coords
@@ -140,12 +174,17 @@ with widgets.reported():
         aligned = align(target, stacked)  # turned to match the trained view, so nothing flips
         shown[name] = (other_points, aligned[: len(o_coords)], None if o_protos is None else aligned[len(o_coords) :])
 
+if waiting:
+    projection_progress()
 chart_kw = {"on_select": "rerun", "selection_mode": ("points", "box", "lasso")}
-if view == "compare":
+if view in ("compare", "adapt"):
+    before_name, titles = ("untrained", ("untrained (initial weights)", f"trained ({described})"))
+    if view == "adapt":
+        before_name, titles = "before adapting", ("before adapting (step 0)", f"after {len(trace) - 1} inner steps")
     a, b = st.columns(2)
-    a.plotly_chart(figure(*shown["untrained"], title="untrained (initial weights)"), key="em_chart_before")
+    a.plotly_chart(figure(*shown[before_name], title=titles[0]), key="em_chart_before")
     with b:
-        event = st.plotly_chart(figure(*shown["main"], title=f"trained ({described})"), key="em_chart", **chart_kw)
+        event = st.plotly_chart(figure(*shown["main"], title=titles[1]), key="em_chart", **chart_kw)
     side = st.container()
 else:
     if view == "steps":
@@ -209,9 +248,9 @@ a.download_button(
     help="tensors.tsv, metadata.tsv, sprite.png and projector_config.pbtxt: load them in the Embedding Projector",
 )
 b.download_button(
-    f"{METHOD_LABELS[method]} coordinates (.csv)",
+    f"{METHOD_LABELS['pca' if waiting else method]} coordinates (.csv)",
     data=lambda: coordinates_csv(coords, meta),
-    file_name=f"metascope-{method}.csv",
+    file_name=f"metascope-{'pca' if waiting else method}.csv",
     mime="text/csv",
     key="em_export_csv",
     on_click="ignore",

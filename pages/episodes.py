@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.config import EpisodeShape
 from core.data import SPLIT_NAMES
-from core.episodes import EpisodeError, draw_spec
+from core.episodes import draw_spec
 from dashboard import loaders, state, widgets
 
 widgets.sidebar()
@@ -76,13 +76,11 @@ if right.button("Save episode", key="ep_save", icon=":material/bookmark_add:"):
         state.save_episode(name.strip(), spec)
         st.rerun()
     st.error("Type a name for the episode first.")
-if saved := state.saved_episodes():
+if saved := state.saved_episodes_here():
     left, right = st.columns(2, vertical_alignment="bottom")
     chosen = left.selectbox("Saved episodes", list(saved), key="ep_saved")
     if right.button("Make it current", key="ep_load", icon=":material/bookmark:"):
-        try:
-            loaders.episode(choice, saved[chosen])  # checks it belongs to this dataset
-            state.set_episode(saved[chosen])
-            st.rerun()
-        except (EpisodeError, IndexError):
-            st.error(f"“{chosen}” was saved on another dataset; switch back to that dataset to use it.")
+        state.set_episode(saved[chosen])
+        st.rerun()
+if hidden := len(state.saved_episodes()) - len(saved):
+    st.caption(f"{hidden} saved episode{'s' * (hidden > 1)} of other datasets are hidden; choose that dataset above to use them.")

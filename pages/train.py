@@ -44,7 +44,8 @@ def live() -> None:
         widgets.run_controls(run, snap)
     st.plotly_chart(training_curves(snap.train, snap.val), key="tr_curves")
     if snap.status == "failed":
-        st.error(f"The run failed: {snap.error}. Change the settings and start again; the rest of the app keeps working.")
+        reason = widgets.ui_message(snap.error)
+        st.error(f"The run failed: {reason}. Change the settings and start again; the rest of the app keeps working.")
     elif snap.done:
         st.success(f"Run {snap.run_id} {snap.status} at episode {snap.step}; saved in {snap.run_dir}.", icon=":material/check_circle:")
         if state.learner_ref().run_dir == snap.run_dir:

@@ -44,17 +44,66 @@ def test_too_many_ways_for_the_split_is_named(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing half-made is left behind
 
 
-def test_train_eval_round_trip(tmp_path):
-    trained = cli(
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    runs = tmp_path_factory.mktemp("runs")
+    result = cli(
         "train", "--dataset", "glyphs", "--method", "protonet", "--n-way", "5", "--k-shot", "1", "--q-query", "5",
-        "--episodes", "30", "--seed", "0", "--runs-dir", str(tmp_path), "--val-every", "15", "--val-episodes", "10",
+        "--episodes", "30", "--seed", "0", "--runs-dir", str(runs), "--val-every", "15", "--val-episodes", "10",
     )  # fmt: skip
+    return result, runs
+
+
+def test_train_eval_round_trip(trained):
+    trained, runs = trained
     assert trained.returncode == 0, trained.stderr
     run_dir = Path(trained.stdout.strip().splitlines()[-1])
-    assert run_dir.parent == tmp_path and (run_dir / "config.json").exists()
+    assert run_dir.parent == runs and (run_dir / "config.json").exists()
     assert "loss" in trained.stderr  # the progress bar shows live loss
     evaluated = cli("eval", "--run", str(run_dir), "--n-way", "5", "--k-shot", "1", "--episodes", "50")
     assert evaluated.returncode == 0, evaluated.stderr
     assert evaluated.stdout.startswith("accuracy: ") and "±" in evaluated.stdout
     figures = json.loads((run_dir / "eval-test-5w1s.json").read_text())
     assert figures["episodes"] == 50 and len(figures["confusion"]) == len(figures["class_names"])
+
+
+def _write_png(image, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image[0].numpy()).save(path)
+
+
+def test_predict_classifies_query_images_from_a_support_folder(trained, tmp_path):
+    from core.data.registry import load_dataset
+
+    result, _ = trained
+    run_dir = result.stdout.strip().splitlines()[-1]
+    images = load_dataset("glyphs")
+    classes = [0, 1, 2, 3]
+    for c in classes:
+        first = int((images.labels == c).nonzero()[0])
+        _write_png(images.images[first], tmp_path / "support" / f"class,{c}" / "a.png")  # a comma: CSV quoting
+        # the support image itself must come back as its own class
+        _write_png(images.images[first], tmp_path / "query" / f"copy{c}.png")
+    predicted = cli("predict", "--run", run_dir, "--support", str(tmp_path / "support"), "--query", str(tmp_path / "query"))
+    assert predicted.returncode == 0, predicted.stderr
+    lines = predicted.stdout.strip().splitlines()
+    assert lines[0] == "query,predicted_class,score" and len(lines) == 1 + len(classes)
+    for c, line in zip(classes, lines[1:]):
+        name, rest = line.split(",", 1)
+        assert name == f"copy{c}.png" and rest.startswith(f'"class,{c}",')
+        assert 0.25 < float(rest.rsplit(",", 1)[1]) <= 1.0
+
+
+def test_predict_names_a_corrupt_image(trained, tmp_path):
+    result, _ = trained
+    run_dir = result.stdout.strip().splitlines()[-1]
+    for c in ("a", "b"):
+        (tmp_path / "support" / c).mkdir(parents=True)
+        (tmp_path / "support" / c / "x.png").write_bytes(b"not a png")
+    (tmp_path / "query").mkdir()
+    (tmp_path / "query" / "q.png").write_bytes(b"not a png")
+    predicted = cli("predict", "--run", run_dir, "--support", str(tmp_path / "support"), "--query", str(tmp_path / "query"))
+    assert predicted.returncode == 2 and "Traceback" not in predicted.stderr
+    assert "cannot read image" in predicted.stderr and "x.png" in predicted.stderr

@@ -93,3 +93,27 @@ def accuracy_histogram(episode_accuracy: Sequence[float], accuracy: float, ci95:
     fig.update_yaxes(title_text="episodes")
     fig.update_layout(height=300, margin={"l": 50, "r": 20, "t": 30, "b": 40}, showlegend=False)
     return fig
+
+
+def inner_loop_curves(trace: Sequence[Record]) -> go.Figure:
+    """Query and support loss (left) and accuracy (right) before (step 0) and after each inner step of one episode.
+
+    trace: records with 'step', 'loss', 'accuracy', 'support_loss', 'support_accuracy' (FastWeightLearner.adapt_trace).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
+    steps = _column(trace, "step")
+    for part, color, dash in (("query", VAL_COLOR, "solid"), ("support", TRAIN_COLOR, "dot")):
+        prefix = "" if part == "query" else "support_"
+        for col, key in ((1, "loss"), (2, "accuracy")):
+            fig.add_trace(
+                go.Scatter(
+                    x=steps, y=_column(trace, prefix + key), name=f"{part} {key}", mode="lines+markers",
+                    line={"color": color, "dash": dash}, legendgroup=part,
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    fig.update_xaxes(title_text="inner step (0: before adapting)", dtick=1)
+    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
+    _accuracy_axis(fig, row=1, col=2)
+    fig.update_layout(height=320, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.3})
+    return fig

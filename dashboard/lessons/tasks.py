@@ -13,7 +13,7 @@ from core.analysis.projection import pca
 from core.config import EpisodeShape
 from core.data import ClassSplit, ImageSet
 from core.learners import MetaLearner
-from core.tasks.draw import TaskDrawer
+from core.tasks.draw import TaskDrawer, split_images
 from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, task_keys, train_task_encoder
 from core.tasks.features import ImageFeatures
 from core.tasks.similarity import nearest_tasks
@@ -30,6 +30,7 @@ SETTINGS = StudyConfig(
     n_way=5, k_shot=1, q_query=10, stored_k_shot=5, stored_tasks=30, new_tasks=NEW_TASKS, solve_steps=30, encoder_steps=100
 )
 STEPS = (0, 1, 2, 5, 10)  # fine-tuning steps at which the starts are compared
+ENCODER_IMAGES = 10  # images per training class the task encoder sees: embedding all of them was most of its 24 s
 
 SCHEMA = LinkSchema(
     {"task": Param(0, low=0, high=NEW_TASKS - 1), "k": Param(5, low=1, high=10), "embedding": Param("parameter", choices=EMBEDDINGS)}
@@ -124,6 +125,17 @@ class TaskMap:
     accuracy: dict[str, np.ndarray]
 
 
+def task_coords(e: torch.Tensor) -> np.ndarray:
+    """PCA coordinates (t, 2) of task embeddings (t, D).
+
+    A parameter embedding has D = e² (4,096 for 64-d features) and PCA's eigh of the (D, D) covariance
+    took 47 s; the rows span at most t dimensions, so PCA in an orthonormal basis of that span gives the
+    same picture from a (t, t) problem.
+    """
+    basis, _ = torch.linalg.qr(e.T.double())  # (D, t), orthonormal columns
+    return pca((e.double() @ basis).numpy())
+
+
 def map_tasks(learner: MetaLearner, image_set: ImageSet, split: ClassSplit, kind: str, k: int, config: StudyConfig = SETTINGS) -> TaskMap:
     """The library and the new tasks on the test classes (core.tasks), embedded with `kind`, compared with k neighbours."""
     features = ImageFeatures(learner, image_set)
@@ -133,7 +145,9 @@ def map_tasks(learner: MetaLearner, image_set: ImageSet, split: ClassSplit, kind
         with torch.random.fork_rng():  # seeded initial weights, the caller's random state untouched
             torch.manual_seed(config.seed)
             encoder = TaskEncoder(features.rows([0]).shape[1])
-        train_drawer = TaskDrawer(image_set, split.train, EpisodeShape(config.n_way, config.k_shot, 1), config.seed + 2)
+        few = split_images(image_set, split.train, ENCODER_IMAGES)[0]
+        features.rows([i for rows in few.values() for i in rows])  # one batched pass, not ~1,400 tiny ones
+        train_drawer = TaskDrawer(image_set, split.train, EpisodeShape(config.n_way, config.k_shot, 1), config.seed + 2, few)
         train_task_encoder(encoder, features, train_drawer, config.encoder_steps)
         e = metric_embeddings(encoder, features, stored_specs + new)
     else:
@@ -147,7 +161,7 @@ def map_tasks(learner: MetaLearner, image_set: ImageSet, split: ClassSplit, kind
     keys = [task_keys(s, stored_drawer) for s in stored_specs], [task_keys(s, new_drawer) for s in new]
     groups = [stored_drawer.group_of(s) for s in stored_specs] + [new_drawer.group_of(s) for s in new]
     return TaskMap(
-        pca(e.numpy()),
+        task_coords(e),
         groups,
         [f"stored {i}" for i in range(n)] + [f"new {i}" for i in range(len(new))],
         np.array([[bool(a & b) for b in keys[0]] for a in keys[1]]),

@@ -17,7 +17,7 @@ from dashboard.lessons import LESSONS, kit
 from dashboard.lessons.maml import first_rise
 from dashboard.lessons.matching_relation import compare, disagree
 from dashboard.lessons.protonet import walkthrough
-from dashboard.lessons.tasks import map_tasks
+from dashboard.lessons.tasks import SETTINGS, map_tasks
 from dashboard.share import encode_spec
 from dashboard.state import DataChoice
 from tests.dashboard.conftest import APP, page_file
@@ -189,7 +189,8 @@ def test_tasks_exercise_checks_the_nearest_stored_tasks(open_learn, folder_choic
     at = open_learn(folder_query(folder_choice, lesson="tasks", k="3"), ms_data=folder_choice)
     image_set, split = loaders.image_set(folder_choice), loaders.class_split(folder_choice)
     result = map_tasks(kit.untrained("protonet", 1, 28), image_set, split, "parameter", 3)
-    assert result.coords.shape == (50, 2) and result.neighbours.shape == (10, 3)
+    tasks = SETTINGS.stored_tasks + SETTINGS.new_tasks  # the lesson's library and new tasks, one point each
+    assert result.coords.shape == (tasks, 2) and result.neighbours.shape == (SETTINGS.new_tasks, 3)
     table = at.dataframe[0].value
     assert np.allclose(table["cosine"].to_numpy(), result.cosines[0], atol=1e-5)
     assert bool(successes(at)) == bool(result.related[0, result.neighbours[0]].all())

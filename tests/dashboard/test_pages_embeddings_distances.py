@@ -10,7 +10,9 @@ import numpy as np
 
 import core.analysis  # noqa: F401  at collection: numba's cache then lives in the lasting MetaScope cache (see below)
 from core.store import RunStore
+from dashboard.loaders import projection_jobs
 from dashboard.state import DataChoice, LearnerRef
+from dashboard.widgets import page_path
 
 # The root conftest moves METASCOPE_CACHE to a per-session folder when the session starts; importing
 # core.analysis before that (above) keeps NUMBA_CACHE_DIR in the lasting cache, so UMAP's numba code
@@ -65,6 +67,12 @@ def test_embeddings_of_a_split_sample_with_umap_and_outcome_colours(open_app, fo
     at.radio(key="em_colour").set_value("outcome")
     at.radio(key="em_method").set_value("umap").run()
     assert not at.exception, at.exception
+    if "computing in the background" in texts(at.info):  # the page does not wait: PCA stands in meanwhile
+        assert {b.proto.label for b in at.get("download_button")} >= {"PCA coordinates (.csv)"}
+        for job in projection_jobs().running():
+            job.future.result(timeout=120)
+        at.run()
+    assert "computing in the background" not in texts(at.info)
     fig = figure(at, "em_chart")
     assert {t["name"] for t in fig["data"]} <= {"correct", "wrong"}
     xs = np.concatenate([array(t["x"]) for t in fig["data"]])
@@ -136,3 +144,23 @@ def test_distances_say_when_the_learner_does_not_fit_the_data(open_app, folder_c
     bigger = DataChoice(folder_choice.dataset, folder_choice.data_dir, 32)
     at = open_app("distances", ms_data=bigger, ms_learner=run_ref(runs_dir))
     assert "takes 1x28x28 images" in texts(at.error) and not at.get("plotly_chart")
+
+
+def test_a_maml_run_shows_its_inner_loop_and_the_space_before_and_after_adapting(open_app, folder_choice, tiny_config, tmp_path: Path):
+    from core.training import train_run
+
+    config = tiny_config(folder_choice, episodes=10, method="maml")
+    run = RunStore(tmp_path / "maml").create(config)
+    assert train_run(config, run) == "finished"
+    at = open_app("embeddings", ms_data=folder_choice, ms_learner=LearnerRef(str(run.path), None, "maml"))
+    at.radio(key="em_view").set_value("adapt").run()
+    assert not at.exception
+    curves = figure(at, "em_inner_loop")
+    query_loss = next(t for t in curves["data"] if t["name"] == "query loss")
+    assert array(query_loss["x"]).tolist() == list(range(config.learner.inner_steps + 1))  # step 0, then after each step
+    keys = " ".join(chart_keys(at))
+    assert (
+        "em_chart_before" in keys and any(k.endswith("-em_chart") for k in chart_keys(at)) and "the points move" in texts(at.caption)
+    )  # MAML adapts its backbone
+    at.switch_page(page_path("distances.py")).run()
+    assert not at.exception and "di_inner_loop" in " ".join(chart_keys(at)) and "Query loss" in texts(at.caption)

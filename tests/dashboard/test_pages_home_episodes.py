@@ -8,6 +8,7 @@ import pytest
 
 from core.episodes import EpisodeSpec
 from dashboard.state import DataChoice
+from dashboard.widgets import page_path
 
 
 def sidebar_text(at) -> str:
@@ -118,6 +119,24 @@ def test_empty_or_missing_folder_gives_an_error_not_a_crash(open_app, tmp_path: 
     assert not at.exception and at.error and str(empty) in at.error[0].value
     at = open_app("episodes", ms_data=DataChoice("folder", str(tmp_path / "nowhere")))
     assert not at.exception and "does not exist" in at.error[0].value
+    assert "--data-dir" not in at.error[0].value and "Data folder" in at.error[0].value  # the page's words, not the CLI's
+
+
+def test_a_saved_episode_is_used_from_any_page_through_the_sidebar(open_app, folder_choice):
+    at = open_app("episodes", ms_data=folder_choice)
+    saved = at.session_state["ms_episode"]
+    at.text_input(key="ep_name").input("mine")
+    at.button(key="ep_save").click().run()
+    at.button(key="ep_new").click().run()
+    assert at.session_state["ms_episode"] != saved
+    at.switch_page(page_path("distances.py")).run()
+    at.sidebar.selectbox(key="sb_episode").set_value("mine").run()
+    assert not at.exception and at.session_state["ms_episode"] == saved
+    assert "mine (5-way 1-shot)" in sidebar_text(at)
+    at.session_state["ms_data"] = DataChoice()  # another dataset: its indices mean other images, so it is not offered
+    at.switch_page(page_path("episodes.py")).run()
+    assert not at.exception and not [w for w in at.sidebar.selectbox if w.key == "sb_episode"]
+    assert any("1 saved episode of other datasets" in c.value for c in at.caption)
 
 
 def test_folder_dataset_asks_for_its_path(open_app):

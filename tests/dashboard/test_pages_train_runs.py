@@ -84,6 +84,19 @@ def test_method_settings_appear_only_for_the_methods_that_read_them(open_app, fo
     assert "inner_lr=0.0: the inner learning rate must be positive" in at.error[0].value and active_run() is None
 
 
+def test_settings_shown_are_read_from_the_learner_classes():
+    from core.learners import LEARNERS
+    from dashboard.widgets import config_fields_read, extra_settings, uses_backbone, uses_distance
+
+    for method in LEARNERS:  # every setting offered is one the learner's code reads
+        assert set(extra_settings(method)) - {"meta_batch"} <= config_fields_read(method), method
+    assert extra_settings("learned_optimizer") == ("inner_steps", "inner_lr", "first_order", "meta_batch", "hidden")
+    assert extra_settings("reptile") == ("inner_steps", "inner_lr", "meta_batch")  # never differentiates its inner loop
+    assert extra_settings("relation") == ("relation_hidden",) and extra_settings("blackbox") == ("hidden",)
+    assert uses_distance("protonet") and not uses_distance("matching")
+    assert uses_backbone("maml") and not uses_backbone("pixel_nn")
+
+
 def test_run_config_carries_the_form_values(folder_choice):
     values = {**form_defaults(), "method": "maml", "inner_steps": 3, "inner_lr": 0.2, "first_order": True, "meta_batch": 4, "episodes": 500}
     config = run_config(values, folder_choice)

@@ -1,0 +1,191 @@
+"""`python -m core bench`: the common few-shot pipeline and MetaScope's, side by side, in one process.
+
+Both train the same Conv-4 ProtoNet from the same weights on the same seeded 5-way 1-shot
+15-query episodes and evaluate the same test episodes; the result is one dict of plain numbers.
+Speeds are the best timing window, as timeit reports: on a shared machine other processes only
+ever slow a window down. The median window and the load average come with them.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import os
+import platform
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
+from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
+from core.bench.projections import bench_projections
+from core.config import EpisodeShape, LearnerConfig, TrainConfig
+from core.data import ImageSet, load_dataset, split_classes
+from core.device import describe_device, resolve_device
+from core.episodes import ClassPool, EpisodeSampler
+from core.evaluation import evaluate
+from core.learners import MetaLearner, make_learner
+from core.training.trainer import Callback, Record, Trainer
+
+DEFAULT_OMNIGLOT = Path("/work/shared/data/omniglot")
+SHAPE = EpisodeShape(5, 1, 15)  # 80 images per episode
+SEED = 0
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    """How much each part of the benchmark runs."""
+
+    window: int  # episodes per timing window; the first window of each path is warm-up
+    train_windows: int  # timed windows of MetaScope's path
+    common_train_windows: int  # timed windows of the common pipeline (slower, so fewer)
+    eval_episodes: int  # episodes of the timed evaluation (600 as in the papers)
+    common_eval_episodes: int  # episodes the common pipeline evaluates; its time is scaled to eval_episodes
+    check_episodes: int  # episodes on which the evaluation paths' accuracies are compared
+    projection_points: int  # points for PCA, UMAP and t-SNE (5,000 in the goals)
+    large_points: int  # points for the sampled projection of a large set (50,000; 0 skips it)
+    matmul_seconds: float
+
+
+FULL = BenchSizes(25, 12, 3, 600, 600, 100, 5_000, 50_000, 2.0)
+QUICK = BenchSizes(10, 4, 1, 600, 10, 10, 1_000, 0, 0.3)
+
+
+def default_data_dir() -> Path | None:
+    """$METASCOPE_OMNIGLOT, else the shared Omniglot folder when it exists, else None (the glyphs set)."""
+    if os.environ.get("METASCOPE_OMNIGLOT"):
+        return Path(os.environ["METASCOPE_OMNIGLOT"])
+    return DEFAULT_OMNIGLOT if DEFAULT_OMNIGLOT.exists() else None
+
+
+def bench_dataset(data_dir: str | Path | None) -> ImageSet:
+    """28x28 Omniglot from `data_dir` (or the default), else the built-in glyphs."""
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    return load_dataset("omniglot", folder, 28) if folder is not None else load_dataset("glyphs", None, 28)
+
+
+def run_benchmark(
+    quick: bool = False, data_dir: str | None = None, threads: int = 2, sizes: BenchSizes | None = None, image_set: ImageSet | None = None
+) -> dict[str, Any]:
+    """Run the benchmark -> one flat dict of figures (see README for the keys)."""
+    sizes = sizes or (QUICK if quick else FULL)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(sizes, image_set or bench_dataset(data_dir), quick)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
+    device = resolve_device("auto")
+    split = split_classes(image_set, SEED)
+    train_pool = ClassPool(image_set, split.classes("train"), rotations=True, device=device)
+    test_pool = ClassPool(image_set, split.classes("test"), rotations=False, device=device)
+    learner = _seeded_protonet(image_set, device)
+    common_model = TutorialProtoNet(image_set.images.shape[1]).to(device)
+    common_model.load_state_dict(learner.state_dict())
+    out: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick, "load_start": load_average()}
+    out |= _flops(learner, train_pool, device, sizes)
+    with tempfile.TemporaryDirectory(prefix="metascope-bench-") as tmp:
+        out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes)
+        common_model.load_state_dict(learner.state_dict())  # evaluate the same trained weights both ways
+        out |= _eval(learner, common_model, test_pool, Path(tmp) / "test", device, sizes)
+    out |= bench_projections(learner, train_pool, sizes.projection_points, sizes.large_points)
+    out["train_ratio"] = out["train_eps"] / out["train_eps_common"]
+    out["limit_share"] = out["train_eps"] / out["flop_limit_eps"]
+    out |= {
+        "peak_rss_mb": peak_rss_mb(),
+        "device": describe_device(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "dataset": f"{image_set.name} ({image_set.images.shape[0]} images, {tuple(image_set.images.shape[1:])})",
+        "episode": f"{SHAPE.n_way}w{SHAPE.k_shot}s{SHAPE.q_query}q",
+        "sizes": asdict(sizes),
+        "load_end": load_average(),
+    }
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        return make_learner(LearnerConfig(method="protonet", backbone="conv4"), image_set.images.shape[1], image_set.images.shape[-1]).to(device)
+
+
+def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
+    """FLOPs of one training episode (forward + backward) and the episodes/s the matmul rate allows."""
+    probe = copy.deepcopy(learner).train()  # the real learner's gradients and BN statistics stay untouched
+    ep = EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, seed=SEED + 1).sample()
+    flops = count_flops(lambda: probe.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, SHAPE.n_way)[0].backward())
+    gflops = matmul_gflops(device, sizes.matmul_seconds)
+    return {"episode_gflop": flops / 1e9, "matmul_gflops": gflops, "flop_limit_eps": gflops * 1e9 / flops}
+
+
+class _Windows(Callback):
+    """Collects the Trainer's records: one per timing window."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def on_log(self, trainer: Trainer, record: Record) -> None:
+        self.records.append(record)
+
+
+def _train(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
+    """Train both paths from the same weights on the same episodes; speeds and the mean loss on the shared episodes."""
+    w = sizes.window
+    common_draws = draws_of(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED, w * (1 + sizes.common_train_windows))
+    write_pngs(pool, episode_rows(pool, common_draws), folder)
+    common = CommonPipeline(pool, folder, SHAPE.k_shot, device)
+    optimizer = torch.optim.Adam(common_model.parameters(), lr=1e-3)
+    common_windows = [common.train(common_model, optimizer, common_draws[i : i + w]) for i in range(0, len(common_draws), w)]
+    common_losses = [loss for _, losses in common_windows for loss in losses]
+
+    config = TrainConfig(episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED)
+    windows = _Windows()
+    Trainer(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config, [windows]).fit()
+    rates = [r["episodes_per_s"] for r in windows.records[1:]]
+    common_rates = [w / seconds for seconds, _ in common_windows[1:]]
+    shared = len(common_draws) // w  # windows both paths trained on
+    return {
+        "train_eps_common": max(common_rates),
+        "train_eps": max(rates),
+        "train_eps_common_median": statistics.median(common_rates),
+        "train_eps_median": statistics.median(rates),
+        "train_loss_common": statistics.fmean(common_losses),
+        "train_loss": statistics.fmean(r["loss"] for r in windows.records[:shared]),
+        "train_acc_last_window": windows.records[-1]["train_acc"],
+        "train_episodes_compared": len(common_draws),
+    }
+
+
+def _eval(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
+    """600 test episodes MetaScope's way; the common way on a part of them, scaled; accuracies of all paths on the same episodes."""
+    evaluate(learner, pool, SHAPE, 10, SEED)  # first-call costs are not what a user waits for on each evaluation
+    fast = evaluate(learner, pool, SHAPE, sizes.eval_episodes, SEED)
+    check = max(sizes.check_episodes, sizes.common_eval_episodes)
+    draws = draws_of(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED, check)
+    write_pngs(pool, episode_rows(pool, draws), folder)
+    common = CommonPipeline(pool, folder, SHAPE.k_shot, device)
+    common_s, _ = common.evaluate(common_model, draws[: sizes.common_eval_episodes])
+    _, common_acc = common.evaluate(common_model, draws[: sizes.check_episodes])
+    per_episode = evaluate(learner, pool, SHAPE, sizes.check_episodes, SEED, per_episode=True)
+    same = evaluate(learner, pool, SHAPE, sizes.check_episodes, SEED)
+    return {
+        "eval600_s_common": common_s * sizes.eval_episodes / sizes.common_eval_episodes,
+        "eval600_s": fast.seconds,
+        "eval_acc": fast.accuracy,
+        "eval_ci95": fast.ci95,
+        "eval_check_episodes": sizes.check_episodes,
+        "eval_acc_check_fast": same.accuracy,
+        "eval_acc_check_per_episode": per_episode.accuracy,
+        "eval_acc_check_common": common_acc,
+        "eval_per_episode_s": per_episode.seconds * sizes.eval_episodes / sizes.check_episodes,
+        "eval_common_episodes_timed": sizes.common_eval_episodes,
+    }
