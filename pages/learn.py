@@ -20,8 +20,8 @@ T = i18n.register(
     },
 )
 
-widgets.sidebar()
 problems = lessons.follow_link(st.query_params.to_dict())  # a new link wins over the session's last view
+widgets.sidebar()  # after the link, so it names the link's dataset
 i18n.language_switch()
 
 st.title(T("title"))

@@ -18,9 +18,9 @@ fi
 if [ "${1:-}" = dev ] && ! command -v chromium >/dev/null 2>&1; then
   # the browser journey drives Debian's Chromium; without root it is skipped with a reason
   if [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }) || echo "warning: could not install chromium"
+    (apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; }) || echo "warning: could not install chromium"
   elif sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium || echo "warning: could not install chromium"
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-wqy-microhei || echo "warning: could not install chromium"
   else
     echo "note: chromium is not installed and this user cannot install it; browser tests will be skipped"
   fi

@@ -38,9 +38,9 @@ def test_wrong_arguments_give_one_line_and_exit_2(args, message):
 
 
 def test_too_many_ways_for_the_split_is_named(tmp_path):
-    result = cli("train", "--dataset", "glyphs", "--n-way", "500", "--runs-dir", str(tmp_path))
+    result = cli("train", "--dataset", "glyphs", "--n-way", "5000", "--runs-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "n_way=500 but this split has only" in result.stderr and "lower N" in result.stderr
+    assert "n_way=5000 but this split has only" in result.stderr and "lower N" in result.stderr
     assert not any(tmp_path.iterdir())  # nothing half-made is left behind
 
 

@@ -22,7 +22,9 @@ def color(label: int) -> str:
 
 
 def _layout(fig: go.Figure, height: int, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10}, title=title, legend={"orientation": "h"})
+    # the legend goes below the x-axis title, not over it (plotly's default spot for a horizontal legend)
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.25 if fig.layout.xaxis.title.text else -0.15}
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10}, title=title, legend=legend)
     return fig
 
 
@@ -39,8 +41,9 @@ def grouped_bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], t
     """Bars of several series side by side per label (e.g. gradient norms per layer, first vs second order)."""
     fig = go.Figure([go.Bar(x=list(labels), y=list(values), name=name) for name, values in series.items()])
     fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category")  # labels such as '1.0' must not be read as numbers
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick=1)  # labels at powers of ten only: minor labels read "5" for 0.5 and 0.05
     return _layout(fig, 320, title)
 
 
@@ -61,11 +64,13 @@ def playground(
     anchor: int,
     radius: float,
     titles: tuple[str, str],
+    legend: tuple[str, str] = ("class {label}", "anchor"),
 ) -> go.Figure:
     """Input plane (left) and embedding (right): points by class, the warped input grid, each point's pull/push arrow,
     and a dashed circle of `radius` around the anchor point.
 
     x, z, forces: (n, 2); y: (n,); grid: (lines, samples, 2) in embedding coordinates.
+    legend: the class entries' format (with {label}) and the anchor's name, in the reader's language.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.06)
     for line in grid:
@@ -91,7 +96,7 @@ def playground(
                     y=points[rows, 1],
                     mode="markers",
                     marker={"color": color(label), "size": 7},
-                    name=f"class {label}",
+                    name=legend[0].format(label=label),
                     legendgroup=str(label),
                     showlegend=col == 1,
                 ),
@@ -115,7 +120,7 @@ def playground(
             y=[a[1]],
             mode="markers",
             marker={"symbol": "star", "size": 16, "color": color(y[anchor]), "line": {"width": 1, "color": "black"}},
-            name="anchor",
+            name=legend[1],
         ),
         row=1,
         col=2,
@@ -136,11 +141,11 @@ def playground(
     return _layout(fig, 430)
 
 
-def loss_curve(losses: Sequence[float], title: str, xlabel: str = "step") -> go.Figure:
-    """The loss after every step so far."""
+def loss_curve(losses: Sequence[float], title: str, axes: tuple[str, str] = ("step", "loss")) -> go.Figure:
+    """The loss after every step so far; axes: (x title, y title)."""
     fig = go.Figure(go.Scatter(x=list(range(1, len(losses) + 1)), y=list(losses), mode="lines", line_color="#1f77b4"))
-    fig.update_xaxes(title_text=xlabel)
-    fig.update_yaxes(title_text="loss", rangemode="tozero")
+    fig.update_xaxes(title_text=axes[0])
+    fig.update_yaxes(title_text=axes[1], rangemode="tozero")
     return _layout(fig, 250, title)
 
 
@@ -161,9 +166,10 @@ def episode_map(
     selected: int,
     names: Sequence[str],
     title: str,
+    marks: tuple[str, str] = ("query", "prototype"),
 ) -> go.Figure:
-    """A 2-D view of an episode: support (circles), prototypes (stars), "
-    "queries (crosses), lines from the selected query to each prototype."""
+    """A 2-D view of an episode: support (circles), prototypes (stars), queries (crosses), lines from the selected
+    query to each prototype. support (s, 2), prototypes (n, 2), query (q, 2); marks: names of a query and a prototype."""
     fig = go.Figure()
     chosen = query[selected]
     for k, proto in enumerate(prototypes):
@@ -200,7 +206,7 @@ def episode_map(
                 marker={"color": c, "size": 18, "symbol": "star", "line": {"width": 1, "color": "black"}},
                 legendgroup=name,
                 showlegend=False,
-                hovertext=f"prototype {name}",
+                hovertext=f"{marks[1]} {name}",
             )
         )
     fig.add_trace(
@@ -209,7 +215,7 @@ def episode_map(
             y=[chosen[1]],
             mode="markers",
             marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
-            name="query",
+            name=marks[0],
             hoverinfo="skip",
         )
     )
@@ -218,15 +224,21 @@ def episode_map(
 
 
 def inner_loop(
-    steps: Sequence[int], query_loss: Sequence[float], support_loss: Sequence[float], current: int, names: tuple[str, str], title: str
+    steps: Sequence[int],
+    query_loss: Sequence[float],
+    support_loss: Sequence[float],
+    current: int,
+    names: tuple[str, str],
+    title: str,
+    axes: tuple[str, str] = ("inner step", "loss"),
 ) -> go.Figure:
-    """Support and query loss before and after each inner step, with the step being looked at marked."""
+    """Support and query loss before and after each inner step, with the step being looked at marked; axes: (x, y) titles."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=list(steps), y=list(support_loss), mode="lines+markers", name=names[0], line_color="#7f7f7f"))
     fig.add_trace(go.Scatter(x=list(steps), y=list(query_loss), mode="lines+markers", name=names[1], line_color="#1f77b4"))
     fig.add_vline(x=current, line_dash="dash", line_color=PUSH)
-    fig.update_xaxes(title_text="inner step", dtick=1)
-    fig.update_yaxes(title_text="loss", rangemode="tozero")
+    fig.update_xaxes(title_text=axes[0], dtick=1)
+    fig.update_yaxes(title_text=axes[1], rangemode="tozero")
     return _layout(fig, 300, title)
 
 

@@ -75,8 +75,10 @@ class Context:
         """The widget for setting `name` (key ln_<lesson>_<name>), or its value as text when a link hid it."""
         value = self.value(name)
         if name in self.hidden:
-            shown = self.lesson.schema.params[name].format(value)
-            st.markdown(f"**{label}:** `{shown}` :material/lock: {TEXT('fixed')}")
+            shown = f"`{self.lesson.schema.params[name].format(value)}`"  # as the link spells it
+            if "format_func" in kwargs:
+                shown = f"{kwargs['format_func'](value)} ({shown})"
+            st.markdown(f"**{label}:** {shown} :material/lock: {TEXT('fixed')}")
             return value
         chosen = make(label, key=widgets.keyed(widget_key(self.lesson.key, name), value), **kwargs)
         if chosen != value:

@@ -68,6 +68,12 @@ T = register(
         "cosine": ("Cosine(second, first), all layers", "二阶与一阶的余弦相似度（全部层）"),
         "ratio": ("Norm ratio second / first", "范数之比（二阶 / 一阶）"),
         "layer": ("layer", "层"),
+        "x_step": ("inner step", "内循环步数"),
+        "y_loss": ("loss", "损失"),
+        "step_col": ("step", "步"),
+        "query_acc": ("query accuracy", "查询集准确率"),
+        "support_acc": ("support accuracy", "支持集准确率"),
+        "computing": ("Computing both meta-gradients…", "正在计算两种元梯度……"),
         "task": (
             "Make the inner loop **descend**: find an inner learning rate at which the query loss falls at **every** inner step. "
             "What happens to the query loss, and to the second-order meta-gradient, when α is too large?",
@@ -103,6 +109,12 @@ def meta_gradient(learner: MetaLearner, episode: Episode, first_order: bool) -> 
     return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(named, grads, strict=True)}
 
 
+def layer_name(path: str, module: torch.nn.Module | None) -> str:
+    """'backbone.1.0' (a Conv2d) -> '1.0 Conv2d': the path inside the network and what kind of layer it is."""
+    short = path.removeprefix("backbone.").removeprefix("encoder.")
+    return f"{short} {type(module).__name__}" if module is not None else short
+
+
 def compare_orders(learner: MetaLearner, episode: Episode) -> MetaGradients:
     """Both meta-gradients, grouped by the module each parameter belongs to."""
     second, first = meta_gradient(learner, episode, False), meta_gradient(learner, episode, True)
@@ -111,8 +123,9 @@ def compare_orders(learner: MetaLearner, episode: Episode) -> MetaGradients:
     s = [flat(second, layer) for layer in layers]
     f = [flat(first, layer) for layer in layers]
     cos = lambda a, b: float(torch.nn.functional.cosine_similarity(a, b, dim=0, eps=1e-12))
+    modules = dict(learner.named_modules())
     return MetaGradients(
-        [layer.removeprefix("backbone.").removeprefix("encoder.") for layer in layers],
+        [layer_name(layer, modules.get(layer)) for layer in layers],
         np.array([float(v.norm()) for v in s]),
         np.array([float(v.norm()) for v in f]),
         np.array([cos(a, b) for a, b in zip(s, f, strict=True)]),
@@ -125,10 +138,17 @@ def first_rise(trace: list[dict[str, float]]) -> int | None:
     return next((t["step"] for prev, t in zip(trace, trace[1:], strict=False) if t["loss"] >= prev["loss"]), None)
 
 
-@st.cache_data(max_entries=32, show_spinner="Computing both meta-gradients…")
+@st.cache_data(max_entries=32, show_spinner=False)
 def cached_orders(_learner: MetaLearner, _episode: Episode, key: tuple) -> MetaGradients:
     """compare_orders, once per (learner, episode, settings) `key`: second order costs a second or two on a CPU."""
     return compare_orders(_learner, _episode)
+
+
+def trace_table(trace: list[dict[str, float]]) -> pd.DataFrame:
+    """adapt_trace's rows as a table indexed by inner step, its columns named in the reader's language."""
+    names = {"step": T("step_col"), "loss": T("query_loss"), "accuracy": T("query_acc")}
+    names |= {"support_loss": T("support_loss"), "support_accuracy": T("support_acc")}
+    return pd.DataFrame(trace).rename(columns=names).set_index(names["step"])
 
 
 def render(ctx: Context) -> None:
@@ -152,7 +172,7 @@ def render(ctx: Context) -> None:
     ctx.clamp("step", steps)
     t = int(ctx.control("step", st.slider, T("step"), min_value=0, max_value=steps))
     now, start = trace[t], trace[0]
-    left, right = st.columns([3, 2])
+    left, right = st.columns(2)
     figure = charts.inner_loop(
         [r["step"] for r in trace],
         [r["loss"] for r in trace],
@@ -160,12 +180,13 @@ def render(ctx: Context) -> None:
         t,
         (T("support_loss"), T("query_loss")),
         T("curve"),
+        (T("x_step"), T("y_loss")),
     )
     left.plotly_chart(figure, key="ln_maml_inner")
     right.markdown(
         T("at_step", t=t, support=now["support_loss"], query=now["loss"], acc=now["accuracy"], query0=start["loss"], acc0=start["accuracy"])
     )
-    right.dataframe(pd.DataFrame(trace).set_index("step").style.format("{:.4f}"), height=min(38 + 35 * len(trace), 420))
+    right.dataframe(trace_table(trace).style.format("{:.4f}"), height=min(38 + 35 * len(trace), 420))
 
     st.subheader(T("outer_head"))
     st.latex(
@@ -173,14 +194,15 @@ def render(ctx: Context) -> None:
         r"= \Big(\prod_{t} \big(I - \alpha \nabla^2 \mathcal{L}_{S}(\theta'_{t-1})\big)\Big)\, \nabla_{\theta'} \mathcal{L}_{Q}(\theta')"
     )
     st.markdown(T("outer_text"))
-    grads = cached_orders(learner, episode, (source, state.data_choice(), spec, steps, lr))
+    with st.spinner(T("computing")):
+        grads = cached_orders(learner, episode, (source, state.data_choice(), spec, steps, lr))
     left, right = st.columns([3, 1])
     series = {T("second"): grads.second_norm, T("first"): grads.first_norm}
     left.plotly_chart(charts.grouped_bars(grads.layers, series, T("norms"), log_y=True), key="ln_maml_norms")
     right.metric(T("cosine"), f"{grads.total_cosine:.3f}")
     right.metric(T("ratio"), f"{grads.second_norm.sum() / max(grads.first_norm.sum(), 1e-12):.2f}")
     table = pd.DataFrame({T("layer"): grads.layers, T("second"): grads.second_norm, T("first"): grads.first_norm, "cos": grads.cosine})
-    right.dataframe(table.style.format(precision=4), hide_index=True)
+    st.dataframe(table.style.format(precision=4), hide_index=True)
 
     with exercise(T("task")):
         rise = first_rise(trace)

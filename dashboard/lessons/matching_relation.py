@@ -127,7 +127,8 @@ def render(ctx: Context) -> None:
         st.info(about_m if matching is None else about_r)
         return
     names = [widgets.class_label(image_set, c) for c in spec.class_ids]
-    short = [f"{k}:{n[:12]}" for k, n in enumerate(names)]
+    # bar and image labels: the label the learner sees and the name without its group or alphabet path
+    short = [f"{k}: {image_set.class_names[c].rsplit('/', 1)[-1][:14]}" for k, c in enumerate(spec.class_ids)]
     q = len(episode.query_y)
     ctx.clamp("query", q - 1)
     result = compare(matching, relation, episode)
@@ -153,7 +154,9 @@ def render(ctx: Context) -> None:
     st.caption(about_r)
     st.markdown(T("r_text"))
     st.latex(r"r_{c} = g_\phi\big(\big[\textstyle\sum_{i: y_i = c} f(x_i),\; f(\hat{x})\big]\big) \in [0, 1]")
-    st.plotly_chart(charts.bars(short, result.relation[i], T("relation", i=i), highlight=true), key="ln_matching_relation")
+    st.plotly_chart(
+        charts.bars(short, result.relation[i], T("relation", i=i), highlight=true, value_format=".4f"), key="ln_matching_relation"
+    )
 
     st.subheader(T("f_head"))
     st.markdown(T("f_text"))
@@ -167,7 +170,7 @@ def render(ctx: Context) -> None:
         }
     )
     st.dataframe(
-        table.style.format(precision=3).highlight_max(subset=[T("col_match"), T("col_rel"), T("col_fixed")], color="#c6e5c6"),
+        table.style.format(precision=4).highlight_max(subset=[T("col_match"), T("col_rel"), T("col_fixed")], color="#c6e5c6"),
         hide_index=True,
     )
 

@@ -54,6 +54,15 @@ T = register(
             "**三元组损失**（由锚点 a、同类的正样本 p 和异类的负样本 n 组成）：锚点到正样本的距离必须比到负样本的距离至少小一个间隔 m。",
         ),
         "points": ("Points", "数据点"),
+        "moons": ("two moons", "双月形"),
+        "rings": ("three rings", "三个圆环"),
+        "spirals": ("three spirals", "三条螺旋线"),
+        "contrastive_loss": ("contrastive", "对比损失"),
+        "triplet_loss": ("triplet", "三元组损失"),
+        "class": ("class {label}", "类别 {label}"),
+        "anchor": ("anchor", "锚点"),
+        "x_step": ("step", "步数"),
+        "y_loss": ("loss", "损失"),
         "loss": ("Loss", "损失函数"),
         "margin": ("Margin m", "间隔 m"),
         "lr": ("Learning rate", "学习率"),
@@ -68,7 +77,7 @@ T = register(
         "curve": ("Loss after each step", "每一步的损失"),
         "m_step": ("Step", "步数"),
         "m_loss": ("Loss now", "当前损失"),
-        "m_active": ("Terms above zero", "大于零的项"),
+        "m_active": ("Terms above zero (of {terms})", "大于零的项（共 {terms} 项）"),
         "circle": (
             "The dashed circle has radius m around the starred anchor: with the contrastive loss, every point of another class "
             "inside it is pushed out; points of the anchor's class are pulled in. Grey lines are the input grid, bent by the network.",
@@ -77,10 +86,10 @@ T = register(
         ),
         "stopped": ("Stopped after {steps} steps; press Reset to start again.", "已运行 {steps} 步并停止；按“重置”重新开始。"),
         "task": (
-            "On the moons, choose the **triplet** loss and find a margin at which the triplet loss reaches **zero** (it reads 0.0000): "
+            "On the two moons, choose the **triplet** loss and find a margin at which the triplet loss reaches **zero** (it reads 0.0000): "
             "every anchor is then closer to all its positives than to all its negatives by at least m. Then switch on "
             "*embeddings on the unit circle* and try m = 2: why does the loss stay above zero however long you train?",
-            "在 moons 数据上选择**三元组**损失，找到一个能让三元组损失降到**零**（显示为 0.0000）的间隔："
+            "在双月形数据上选择**三元组**损失，找到一个能让三元组损失降到**零**（显示为 0.0000）的间隔："
             "此时每个锚点到所有正样本的距离都比到所有负样本的距离至少小 m。然后打开“把嵌入归一化到单位圆上”，再试 m = 2："
             "为什么无论训练多久，损失都降不到零？",
         ),
@@ -122,9 +131,9 @@ def advance(kind: str, points: pg.Points, cfg: pg.PlaygroundConfig, steps: int) 
 def controls(ctx: Context) -> None:
     a, b, c, d = st.columns(4)
     with a:
-        ctx.control("points", st.selectbox, T("points"), options=pg.POINT_KINDS)
+        ctx.control("points", st.selectbox, T("points"), options=pg.POINT_KINDS, format_func=T)
     with b:
-        ctx.control("loss", st.radio, T("loss"), options=pg.LOSSES, horizontal=True)
+        ctx.control("loss", st.radio, T("loss"), options=pg.LOSSES, horizontal=True, format_func=lambda name: T(f"{name}_loss"))
     with c:
         ctx.control("margin", st.slider, T("margin"), min_value=0.05, max_value=5.0, step=0.05)
     with d:
@@ -133,7 +142,7 @@ def controls(ctx: Context) -> None:
 
 
 def buttons(kind: str, points: pg.Points, cfg: pg.PlaygroundConfig) -> None:
-    cols = st.columns([1, 1, 1, 1, 4])
+    cols = st.columns([1, 1, 1.4, 1, 3])
     if state.playing():
         cols[0].button(T("pause"), key="ln_metric_pause", icon=":material/pause:", on_click=state.set_playing, args=(False,))
     else:
@@ -184,19 +193,18 @@ def live(kind: str, points: pg.Points, cfg: pg.PlaygroundConfig) -> None:
         now = pg.view(net, points, cfg)
         grid = pg.warp_grid(net.params, normalize=cfg.normalize).numpy()
         radius = cfg.margin
-        fig = charts.playground(
-            points.x.numpy(), points.y.numpy(), now.z.numpy(), now.forces.numpy(), grid, ANCHOR, radius, (T("input"), T("embedding"))
-        )
+        titles, legend = (T("input"), T("embedding")), (T("class"), T("anchor"))
+        fig = charts.playground(points.x.numpy(), points.y.numpy(), now.z.numpy(), now.forces.numpy(), grid, ANCHOR, radius, titles, legend)
         st.plotly_chart(fig, key="ln_metric_figure")
         st.caption(T("circle"))
         cols = st.columns([1, 1, 1, 3])
         cols[0].metric(T("m_step"), net.step)
         cols[1].metric(T("m_loss"), f"{now.loss:.4f}")
-        cols[2].metric(T("m_active"), f"{now.active} / {now.terms}")
+        cols[2].metric(T("m_active", terms=now.terms), now.active)
         if net.step >= MAX_STEPS:
             st.caption(T("stopped", steps=net.step))
         if net.losses:
-            cols[3].plotly_chart(charts.loss_curve(net.losses, T("curve")), key="ln_metric_curve")
+            cols[3].plotly_chart(charts.loss_curve(net.losses, T("curve"), (T("x_step"), T("y_loss"))), key="ln_metric_curve")
         solved = cfg.loss == "triplet" and now.loss < ZERO  # the real loss over every triplet, computed now
         progress = T("progress", loss=now.loss, active=now.active, terms=now.terms) if cfg.loss == "triplet" else T("wrong_loss")
         with exercise(T("task")):

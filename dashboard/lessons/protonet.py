@@ -21,6 +21,8 @@ from dashboard.lessons.kit import TEXT as KIT
 from dashboard.lessons.kit import Context, Lesson, episode_controls, exercise, untrained, verdict
 from dashboard.share import LinkSchema, Param
 
+FLAT = 0.05  # softmax outputs closer than this: say why the picture is flat
+
 SCHEMA = LinkSchema({"query": Param(0, low=0, high=10_000)}, episode=True)
 
 T = register(
@@ -44,6 +46,9 @@ T = register(
             "投影到二维显示（圆点：支持集，叉：查询，星形：原型；圈出的查询就是下面选中的那个）。",
         ),
         "map": ("The episode in the embedding (PCA)", "嵌入空间中的 episode（PCA）"),
+        "class": ("class", "类别"),
+        "the_query": ("query", "查询"),
+        "prototype": ("prototype", "原型"),
         "s2": ("2 · Prototypes are class means", "2 · 原型是类别均值"),
         "s2_text": (
             "Each prototype is the mean of its class's K = {k} support embeddings. Its norm and its distance to its own support points:",
@@ -66,6 +71,12 @@ T = register(
             "（引擎自己的 episode_loss 给出 {engine:.4f}）。",
         ),
         "accuracy": ("Queries right", "答对的查询"),
+        "flat": (
+            "The probabilities are almost equal because every distance is tiny (at most {d:.3g}), so the exp(−d) hardly differ. "
+            "Training stretches the embedding until the distances are large enough to make the softmax confident.",
+            "这些概率几乎相等，因为所有距离都很小（最大只有 {d:.3g}），各个 exp(−d) 几乎没有差别。"
+            "训练会把嵌入空间拉开，直到距离大到足以让 softmax 给出有把握的预测。",
+        ),
         "task": (
             "Draw an episode on which the ProtoNet gets **every** query right. Try other seeds, or make the task easier: "
             "fewer classes (N) or more shots (K).",
@@ -159,19 +170,30 @@ def render(ctx: Context) -> None:
         float(np.linalg.norm(walk.support_z[episode.support_y.numpy() == k] - p, axis=1).max()) for k, p in enumerate(walk.prototypes)
     ]
     left.dataframe(
-        pd.DataFrame({"class": names, "‖c_k‖": np.linalg.norm(walk.prototypes, axis=1), "max ‖f(x)−c_k‖": spread}), hide_index=True
+        pd.DataFrame({T("class"): names, "‖c_k‖": np.linalg.norm(walk.prototypes, axis=1), "max ‖f(x)−c_k‖": spread}), hide_index=True
     )
     with right:
         selected = int(ctx.control("query", st.slider, T("query"), min_value=0, max_value=q - 1)) if q > 1 else 0
         coords = walk.coords
-        fig = charts.episode_map(coords[:s], episode.support_y.numpy(), coords[s + q :], coords[s : s + q], qy, selected, names, T("map"))
+        fig = charts.episode_map(
+            coords[:s],
+            episode.support_y.numpy(),
+            coords[s + q :],
+            coords[s : s + q],
+            qy,
+            selected,
+            names,
+            T("map"),
+            (T("the_query"), T("prototype")),
+        )
         st.plotly_chart(fig, key="ln_protonet_map")
 
     st.subheader(T("s3"))
     st.markdown(T("s3_text", metric=T(learner.config.distance)))
     rows = [f"{i}: {names[t]}" for i, t in enumerate(qy)]
     table = pd.DataFrame(walk.distance, index=rows, columns=names)
-    st.dataframe(table.style.highlight_min(axis=1, color="#c6e5c6").format("{:.3f}"), height=min(38 + 35 * q, 400))
+    # 4 significant digits: an untrained net's distances are all near 0.005, and 3 decimals hid their differences
+    st.dataframe(table.style.highlight_min(axis=1, color="#c6e5c6").format("{:.4g}"), height=min(38 + 35 * q, 400))
 
     st.subheader(T("s4"))
     scale = r"e^{s}\," if learner.config.distance == "cosine" else ""
@@ -188,6 +210,9 @@ def render(ctx: Context) -> None:
     right.markdown(
         T("loss_text", name=names[qy[selected]], loss=walk.query_loss[selected], q=q, mean=walk.query_loss.mean(), engine=walk.loss)
     )
+    probs = walk.probabilities[selected]
+    if probs.max() - probs.min() < FLAT:
+        right.caption(T("flat", d=float(walk.distance[selected].max())))
     right_count = int((walk.predicted == qy).sum())
     right.metric(T("accuracy"), f"{right_count} / {q}")
 

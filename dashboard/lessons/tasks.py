@@ -16,6 +16,7 @@ from core.learners import MetaLearner
 from core.tasks.draw import TaskDrawer, split_images
 from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, task_keys, train_task_encoder
 from core.tasks.features import ImageFeatures
+from core.tasks.models import make_task_model
 from core.tasks.similarity import nearest_tasks
 from core.tasks.study import EMBEDDINGS, StudyConfig, library_drawers
 from core.tasks.warmstart import STARTS, compare_starts, solve_tasks
@@ -62,9 +63,11 @@ T = register(
         "embedding": ("Task embedding", "任务嵌入方式"),
         "task": ("New task", "新任务"),
         "k": ("Neighbours k", "近邻个数 k"),
-        "map": (
-            "Tasks in the embedding (PCA); ringed: the new task (star) and its nearest stored tasks",
-            "嵌入空间中的任务（PCA）；圈出的是新任务（星形）及其最近的已存任务",
+        "map": ("Tasks in the embedding (PCA)", "嵌入空间中的任务（PCA）"),
+        "map_note": (
+            "Each point is a task, coloured by the group its classes come from. The star is the new task; "
+            "the ringed points are its k nearest stored tasks.",
+            "每个点是一个任务，颜色表示其类别所属的组。星形是新任务，圈出的点是它的 k 个最近已存任务。",
         ),
         "neighbours": ("The new task's nearest stored tasks", "新任务最近的已存任务"),
         "col_task": ("stored task", "已存任务"),
@@ -90,6 +93,13 @@ T = register(
         "start_warm-random": ("warm-random", "随机热启动"),
         "task_line": ("this task, warm", "当前任务（热启动）"),
         "learner": ("Image embeddings from: {what}.", "图片嵌入来自：{what}。"),
+        "computing": ("Embedding tasks and fine-tuning heads…", "正在计算任务嵌入并微调分类头……"),
+        "stored_label": ("stored {i}", "已存任务 {i}"),
+        "new_label": ("new {i}", "新任务 {i}"),
+        "x_steps": ("fine-tuning steps", "微调步数"),
+        "y_accuracy": ("query accuracy", "查询准确率"),
+        "parameter_kind": ("parameter-based", "基于参数"),
+        "metric_kind": ("metric-based", "基于度量"),
         "exercise": (
             "Find a new task whose **k nearest stored tasks are all related** to it (drawn from the same group, or sharing a class "
             "where the data has no groups). Try the other task embedding, or a smaller k.",
@@ -112,13 +122,14 @@ T = register(
 class TaskMap:
     """Stored and new tasks as vectors, and how starting from neighbours fares.
 
-    coords (stored + new, 2): PCA of the embeddings; groups: each task's group; related (new, stored) bool;
+    coords (stored + new, 2): PCA of the embeddings; groups: each task's group; labels: ("stored" | "new", index);
+    related (new, stored) bool;
     neighbours, cosines (new, k); accuracy[start] (len(STEPS), new): query accuracy per fine-tuning step.
     """
 
     coords: np.ndarray
     groups: list[str]
-    labels: list[str]
+    labels: list[tuple[str, int]]
     related: np.ndarray
     neighbours: np.ndarray
     cosines: np.ndarray
@@ -154,16 +165,17 @@ def map_tasks(learner: MetaLearner, image_set: ImageSet, split: ClassSplit, kind
         e = parameter_embeddings(features, stored_specs + new, lr=config.lr)
     n = len(stored_specs)
     neighbours, cosines = nearest_tasks(e[:n], e[n:], k)
-    library = solve_tasks(features, stored_specs, config.solve_steps, config.lr)
+    model = make_task_model("head", learner, features, config.lr)  # the lesson fine-tunes heads, whatever the learner
+    library = solve_tasks(model, features, stored_specs, config.solve_steps)
     comparison = compare_starts(
-        features, library, e[:n], new, e[n:], k=k, steps=STEPS, lr=config.lr, prior_weight=config.prior_weight, seed=config.seed
+        model, features, library, e[:n], new, e[n:], k=k, steps=STEPS, prior_weight=config.prior_weight, seed=config.seed
     )
     keys = [task_keys(s, stored_drawer) for s in stored_specs], [task_keys(s, new_drawer) for s in new]
     groups = [stored_drawer.group_of(s) for s in stored_specs] + [new_drawer.group_of(s) for s in new]
     return TaskMap(
         task_coords(e),
         groups,
-        [f"stored {i}" for i in range(n)] + [f"new {i}" for i in range(len(new))],
+        [("stored", i) for i in range(n)] + [("new", i) for i in range(len(new))],
         np.array([[bool(a & b) for b in keys[0]] for a in keys[1]]),
         neighbours.numpy(),
         cosines.numpy(),
@@ -171,7 +183,7 @@ def map_tasks(learner: MetaLearner, image_set: ImageSet, split: ClassSplit, kind
     )
 
 
-@st.cache_data(max_entries=16, show_spinner="Embedding tasks and fine-tuning heads…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def cached_map(_learner: MetaLearner, _image_set: ImageSet, _split: ClassSplit, kind: str, k: int, key: tuple) -> TaskMap:
     return map_tasks(_learner, _image_set, _split, kind, k)
 
@@ -188,23 +200,25 @@ def render(ctx: Context) -> None:
     st.caption(T("learner", what=about))
     cols = st.columns(3)
     with cols[0]:
-        kind = ctx.control("embedding", st.radio, T("embedding"), options=EMBEDDINGS, horizontal=True)
+        kind = ctx.control("embedding", st.radio, T("embedding"), options=EMBEDDINGS, horizontal=True, format_func=lambda e: T(f"{e}_kind"))
     with cols[1]:
         i = int(ctx.control("task", st.slider, T("task"), min_value=0, max_value=NEW_TASKS - 1))
     with cols[2]:
         k = int(ctx.control("k", st.slider, T("k"), min_value=1, max_value=10))
-    with widgets.reported():
+    with widgets.reported(), st.spinner(T("computing")):
         result = cached_map(learner, image_set, split, kind, k, (source, choice))
     n = len(result.related[0])
     chosen = result.neighbours[i]
     points = result.coords[: n + 1].copy()
     points[n] = result.coords[n + i]
-    groups, labels = result.groups[:n] + [result.groups[n + i]], result.labels[:n] + [result.labels[n + i]]
+    name = lambda label: T(f"{label[0]}_label", i=label[1])
+    groups, labels = result.groups[:n] + [result.groups[n + i]], [name(t) for t in result.labels[:n] + [result.labels[n + i]]]
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.task_map(points, labels, groups, [n, *chosen.tolist()], T("map")), key="ln_tasks_map")
+    left.caption(T("map_note"))
     table = pd.DataFrame(
         {
-            T("col_task"): [result.labels[j] for j in chosen],
+            T("col_task"): [name(result.labels[j]) for j in chosen],
             T("col_group"): [result.groups[j] for j in chosen],
             T("col_cos"): result.cosines[i],
             T("col_related"): result.related[i, chosen],
@@ -217,7 +231,7 @@ def render(ctx: Context) -> None:
     st.subheader(T("warm_head"))
     st.markdown(T("warm_text", new=NEW_TASKS))
     series = {T(f"start_{start}"): result.accuracy[start].mean(1) for start in STARTS} | {T("task_line"): result.accuracy["warm"][:, i]}
-    st.plotly_chart(charts.lines(list(STEPS), series, T("curves"), "fine-tuning steps", "query accuracy"), key="ln_tasks_starts")
+    st.plotly_chart(charts.lines(list(STEPS), series, T("curves"), T("x_steps"), T("y_accuracy")), key="ln_tasks_starts")
 
     related = int(result.related[i, chosen].sum())
     with exercise(T("exercise")):

@@ -124,22 +124,52 @@ def test_a_guided_exercise_link_hides_its_controls_and_plays_the_playground(serv
     student.context.close()
 
 
+def slider_value(tab, name: str) -> str:
+    """The value a slider's thumb shows."""
+    return tab.locator(f'{key(name)} [data-testid="stSliderThumbValue"]').first.inner_text().strip()
+
+
+EPISODE_INPUTS = {"seed": "ln_seed", "n": "ln_n", "k": "ln_k", "q": "ln_q"}
+
+
 @pytest.mark.parametrize(
-    ("title", "name", "query"),
+    ("title", "name", "query", "sliders"),
     [
-        ("3. Prototypical networks", "learn-3-protonet", "lesson=protonet&data=glyphs&seed=3&n=3&k=2&q=3&query=4"),
-        ("4. Matching and relation networks", "learn-4-matching", "lesson=matching&data=glyphs&seed=1&n=5&k=1&q=2&query=3"),
-        ("5. MAML", "learn-5-maml", "lesson=maml&data=glyphs&seed=0&n=5&k=1&q=5&inner_lr=0.1&step=3"),
-        ("6. Task embeddings", "learn-6-tasks", "lesson=tasks&task=2"),
+        (
+            "3. Prototypical networks",
+            "learn-3-protonet",
+            "lesson=protonet&data=glyphs&seed=3&n=3&k=2&q=3&query=4",
+            {"ln_protonet_query": "4"},
+        ),
+        (
+            "4. Matching and relation networks",
+            "learn-4-matching",
+            "lesson=matching&data=glyphs&seed=1&n=5&k=1&q=2&query=3",
+            {"ln_matching_query": "3"},
+        ),
+        ("5. MAML", "learn-5-maml", "lesson=maml&data=glyphs&seed=0&n=5&k=1&q=5&inner_lr=0.1&step=3", {"ln_maml_step": "3"}),
+        ("6. Task embeddings", "learn-6-tasks", "lesson=tasks&task=2", {"ln_tasks_task": "2"}),
+        (
+            "5. MAML（模型无关元学习）",
+            "learn-5-maml-zh",
+            "lesson=maml&lang=zh&data=glyphs&seed=2&n=3&k=1&q=3&step=2",
+            {"ln_maml_step": "2"},
+        ),
+        ("6. 任务嵌入", "learn-6-tasks-zh", "lesson=tasks&lang=zh&task=5&k=3", {"ln_tasks_task": "5", "ln_tasks_k": "3"}),
     ],
 )
-def test_each_lesson_opens_from_its_link(server: str, browser, title: str, name: str, query: str) -> None:
+def test_each_lesson_opens_from_its_link(server: str, browser, title: str, name: str, query: str, sliders: dict[str, str]) -> None:
     tab = fresh_tab(browser)
     tab.goto(f"{server}/learn?{query}")
     settle(tab)
     tab.locator("h2").filter(has_text=title).first.wait_for()
-    tab.get_by_text("Try this").first.wait_for()
+    tab.get_by_text("动手试试" if "lang=zh" in query else "Try this").first.wait_for()
     expected = dict(part.split("=") for part in query.split("&"))
     assert all(query_of(tab).get(k) == v for k, v in expected.items()), query_of(tab)
+    # tasks has a k of its own (neighbours): only a link with an episode fills the episode's inputs
+    inputs = {field: expected[field] for field in EPISODE_INPUTS if field in expected and "seed" in expected}
+    shown = lambda: {field: number(tab, EPISODE_INPUTS[field]) for field in inputs} == inputs
+    wait_until(shown, 10, f"the link's episode {inputs} in the inputs")
+    assert {name: slider_value(tab, name) for name in sliders} == sliders
     shoot(tab, name)
     tab.context.close()

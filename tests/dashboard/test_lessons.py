@@ -7,17 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
+from core import playground as pg
+from core.analysis.projection import pca
 from core.config import EpisodeShape
 from core.episodes import draw_spec
 from core.store import RunStore
 from dashboard import i18n, loaders
+from dashboard.charts import lessons as charts
 from dashboard.lessons import LESSONS, kit
 from dashboard.lessons.maml import first_rise
 from dashboard.lessons.matching_relation import compare, disagree
 from dashboard.lessons.protonet import walkthrough
-from dashboard.lessons.tasks import SETTINGS, map_tasks
+from dashboard.lessons.tasks import SETTINGS, map_tasks, task_coords
 from dashboard.share import encode_spec
 from dashboard.state import DataChoice
 from tests.dashboard.conftest import APP, page_file
@@ -72,6 +76,18 @@ def test_every_lesson_renders_with_an_exercise(open_learn, folder_choice, key):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.parametrize("key", list(LESSONS))
+def test_every_lesson_reads_in_chinese(open_learn, folder_choice, key):
+    at = open_learn({"lesson": key, "lang": "zh"}, ms_data=folder_choice)
+    assert at.header[0].value.endswith(i18n.text(f"{key}.title", "zh")) and CJK.search(at.header[0].value)
+    texts = [m.value for m in at.markdown]
+    assert any("动手试试" in t for t in texts) and not any("Try this" in t for t in texts)
+    assert all(CJK.search(h.value) for h in at.subheader), [h.value for h in at.subheader]
+    labels = [w.label for w in [*at.slider, *at.select_slider, *at.radio, *at.number_input, *at.selectbox, *at.checkbox]]
+    assert all(CJK.search(label) for label in labels), labels
+    assert not at.error, [e.value for e in at.error]
+
+
 def test_episodes_exercise_checks_the_episode_and_the_count(open_learn, folder_choice):
     at = open_learn({"lesson": "episodes"}, ms_data=folder_choice)
     assert [m.value for m in at.metric][:2] == ["5", "25"]  # N·K support images, N·Q queries
@@ -100,7 +116,10 @@ def test_redraw_moves_the_seed_and_the_episode(open_learn, folder_choice):
 
 def test_metric_step_trains_the_tiny_net_and_the_triplet_exercise_is_checked_on_the_real_loss(open_learn):
     at = open_learn({"lesson": "metric"})
-    assert [latex.value.strip("$\n") for latex in at.latex][:2] == [r"L = y\,d + (1-y)\,\max(0,\; m - d)", r"L = \max\big(0,\; d(a,p) - d(a,n) + m\big)"]
+    assert [latex.value.strip("$\n") for latex in at.latex][:2] == [
+        r"L = y\,d + (1-y)\,\max(0,\; m - d)",
+        r"L = \max\big(0,\; d(a,p) - d(a,n) + m\big)",
+    ]
     at.button(key="ln_metric_step").click().run()
     assert at.session_state["ms_playground"][1].step == 1
     assert next(m for m in at.metric if m.label == "Step").value == "1"
@@ -175,13 +194,13 @@ def test_maml_exercise_reads_the_real_inner_loop(open_learn, folder_choice):
     assert at.slider(key="ln_maml_step").value == 2 and at.slider(key="ln_maml_inner_steps").value == 3
     trace = at.dataframe[0].value
     assert list(trace.index) == [0, 1, 2, 3]
-    falls = bool(np.all(np.diff(trace["loss"].to_numpy()) < 0))
+    falls = bool(np.all(np.diff(trace["query loss"].to_numpy()) < 0))
     assert bool(successes(at)) == falls
     cosine = float(next(m for m in at.metric if m.label.startswith("Cosine")).value)
     assert -1.0 <= cosine <= 1.0
     at.select_slider(key="ln_maml_inner_lr").set_value(3.0).run()
     trace = at.dataframe[0].value
-    assert bool(successes(at)) == bool(np.all(np.diff(trace["loss"].to_numpy()) < 0))
+    assert bool(successes(at)) == bool(np.all(np.diff(trace["query loss"].to_numpy()) < 0))
     assert first_rise([{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.7}]) == 2
 
 
@@ -270,3 +289,30 @@ def test_every_string_has_both_languages_with_the_same_placeholders():
     for key, entry in i18n.STRINGS.items():
         assert entry["en"] and CJK.search(entry["zh"]) or entry["zh"] == entry["en"], key
         assert i18n.fields(entry["en"]) == i18n.fields(entry["zh"]), key
+
+
+def test_task_coords_are_the_pca_of_the_embeddings_computed_in_their_span():
+    e = torch.nn.functional.normalize(torch.randn(12, 300, generator=torch.Generator().manual_seed(0)), dim=1)
+    fast, full = task_coords(e), pca(e.double().numpy())
+    assert fast.shape == (12, 2)
+    assert np.allclose(np.abs(fast), np.abs(full), atol=1e-5)  # each axis may come out with the other sign
+
+
+def test_lesson_figures_carry_the_readers_labels():
+    points = pg.make_points("moons", per_class=5)
+    net = pg.init_state()
+    now = pg.view(net, points, pg.PlaygroundConfig())
+    grid = pg.warp_grid(net.params).numpy()
+    args = (points.x.numpy(), points.y.numpy(), now.z.numpy(), now.forces.numpy(), grid, 0, 1.0, ("输入", "嵌入"))
+    fig = charts.playground(*args, legend=("类别 {label}", "锚点"))
+    names = {t.name for t in fig.data if t.showlegend is not False}
+    assert {"类别 0", "类别 1", "锚点"} <= names
+    assert len([t for t in fig.data if t.line.color == charts.GRID_COLOR]) == len(grid)  # one trace per grid line
+    assert [a.text for a in fig.layout.annotations] == ["输入", "嵌入"]
+    curve = charts.loss_curve([3.0, 2.0, 1.0], "损失曲线", ("步数", "损失"))
+    assert curve.layout.xaxis.title.text == "步数" and list(curve.data[0].y) == [3.0, 2.0, 1.0]
+    inner = charts.inner_loop([0, 1], [2.0, 1.0], [1.5, 0.5], 1, ("支持集", "查询集"), "内循环", ("内循环步数", "损失"))
+    assert inner.layout.xaxis.title.text == "内循环步数" and [t.name for t in inner.data] == ["支持集", "查询集"]
+    z = np.arange(12, dtype=float).reshape(6, 2)
+    episode = charts.episode_map(z[:2], np.array([0, 1]), z[2:4], z[4:], np.array([0, 1]), 1, ["a", "b"], "t", ("查询", "原型"))
+    assert episode.data[-1].name == "查询" and any(t.hovertext == "原型 a" for t in episode.data)
