@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # works from a plain checkout too, not only after `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from core.analysis.warmup import start_warmup  # noqa: E402
 from dashboard.state import init_state  # noqa: E402
 
 PAGES = [
@@ -29,7 +28,6 @@ PAGES = [
 def main() -> None:
     st.set_page_config(page_title="MetaScope", page_icon=":material/scatter_plot:", layout="wide")
     init_state()
-    start_warmup()  # UMAP / t-SNE compile in the background while the user looks around
     pages = [
         st.Page(str(ROOT / "pages" / file), title=title, icon=icon, default=(file == "home.py"))
         for file, title, icon in PAGES

@@ -5,9 +5,11 @@ Pages stay short scripts by calling these; nothing here does tensor work beyond 
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import re
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -270,7 +272,19 @@ SETTING_WIDGETS = {  # LearnerConfig / TrainConfig field -> (label, kind); kind 
     "hidden": ("Hidden size", "int"),
 }
 LEARNER_EXTRAS = tuple(f.name for f in fields(LearnerConfig) if f.name in SETTING_WIDGETS)  # the rest (meta_batch) is TrainConfig
-_CONFIG_READ = re.compile(r"\bconfig\.(\w+)")
+
+
+def _config_reads(tree: ast.AST) -> set[str]:
+    """Attribute names read off `config` or `self.config` in code (comments and docstrings are not code)."""
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and (
+            (isinstance(node.value, ast.Name) and node.value.id == "config")
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "config")
+        )
+    }
 
 
 @functools.cache
@@ -281,7 +295,7 @@ def config_fields_read(method: str) -> frozenset[str]:
     read: set[str] = set()
     for cls in LEARNERS[method].__mro__:
         if cls.__module__.startswith("core.learners"):
-            read |= set(_CONFIG_READ.findall(inspect.getsource(cls)))
+            read |= _config_reads(ast.parse(textwrap.dedent(inspect.getsource(cls))))
     return frozenset(read & known)
 
 
@@ -468,7 +482,8 @@ def evaluation_panel(run: RunDir, config: RunConfig) -> None:
                 st.write(f"Scoring {episodes} episodes of {n} classes from {pool.n_classes} test classes…")
                 result = evaluate(learner, pool, EpisodeShape(n, k, q), episodes, seed=0)
                 state.set_evaluation(str(run.path), result)
-                status.update(label=f"Evaluated: {result.summary()} %", state="complete", expanded=False)
+                done = f"Evaluated on {episodes} test episodes: {100 * result.accuracy:.2f}% ± {100 * result.ci95:.2f} accuracy"
+                status.update(label=done, state="complete", expanded=False)
             except USER_ERRORS as exc:
                 status.update(label="Evaluation failed", state="error", expanded=True)
                 show_error(exc)

@@ -10,6 +10,7 @@ from core.analysis.distances import learner_metric, nearest_neighbours
 from core.analysis.embeddings import PointSet
 from core.analysis.export import coordinates_csv, projector_files, zip_files
 from core.analysis.projection import METHOD_LABELS, METHODS, ProjectionParams, align, fitted_params, params_dict, sample_for
+from core.analysis.warmup import start_warmup
 from core.data import SPLIT_NAMES
 from core.store import RunDir
 from dashboard import loaders, state, widgets
@@ -49,6 +50,8 @@ source = left.radio(
     format_func={"episode": "the current episode", "sample": "a sample of splits"}.get,
 )
 method = mid.radio("Projection", METHODS, horizontal=True, key="em_method", format_func=METHOD_LABELS.get)
+if method != "pca":  # compile t-SNE / UMAP code beside the page: not at start-up, where it costs ~300 MB and CPU for all
+    start_warmup()
 colour_by = right.radio("Colour by", list(COLOURS), horizontal=True, key="em_colour", format_func=COLOURS.get)
 cols = st.columns(5)
 links_on = False

@@ -91,7 +91,10 @@ with tabs[3]:
     st.plotly_chart(start_curves(comparison.steps, {s: comparison.curve(s) for s in comparison.accuracy}), key="ta_curves")
     gains = {s: comparison.gain(s) for s in comparison.accuracy if s != "cold"}
     st.dataframe(pd.DataFrame(gain_rows(comparison.steps, gains)), hide_index=True)
-    st.caption(f"Paired gains over {len(result.new)} new tasks (points ± 95% CI); warm: the {config.k} nearest stored tasks.")
+    st.caption(
+        f"Paired gains over {len(result.new)} new tasks (points ± 95% CI). Fine-tuned: {comparison.settings['model']}. "
+        f"Warm: the mean adapted weights of the {config.k} nearest stored tasks, their head rows matched to the new classes."
+    )
 
 with tabs[4]:
     st.plotly_chart(loadings_heatmap(result.nmf.loadings, result.nmf_groups), key="ta_loadings")

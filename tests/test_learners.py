@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from core.analysis.distances import learner_metric
 from core.config import LearnerConfig, TrainConfig
 from core.episodes import ClassPool, EpisodeSampler
 from core.learners import LEARNERS, make_learner
@@ -114,6 +115,10 @@ def test_matching_attention_rows_sum_to_one_and_class_probabilities_too(fce, epi
     torch.testing.assert_close(shown["logits"], shown["similarity"].log())
 
 
+def test_matching_support_distances_on_the_distances_page_are_cosine():
+    assert learner_metric(build("matching")) == "cosine"  # not config.distance: attention compares by cosine
+
+
 def test_matching_logits_are_log_of_attention_summed_per_class():
     learner = build("matching")
     with torch.no_grad():
@@ -146,6 +151,7 @@ def test_relation_scores_lie_in_0_1_and_the_loss_is_mse_to_one_hot(episode):
     support_x, support_y, query_x, query_y = episode
     learner = build("relation")
     relation = learner.explain(support_x, support_y, query_x, N_WAY)["relation"]
+    assert relation.shape == (N_WAY * Q_QUERY, N_WAY)  # one score per query and class, as the Distances page draws it
     assert ((relation >= 0) & (relation <= 1)).all()
     loss, logits = learner.episode_loss(support_x, support_y, query_x, query_y, N_WAY)
     target = torch.eye(N_WAY)[query_y]
@@ -219,12 +225,15 @@ class LossLog(Callback):
         self.losses.append(record["loss"])
 
 
-@pytest.mark.parametrize("method", ["matching", "relation", "siamese", "triplet", "protonet"])
-def test_a_short_training_run_lowers_the_loss(method):
+@pytest.mark.parametrize(
+    ("method", "settings"),
+    [("matching", {}), ("matching", {"fce": True}), ("relation", {}), ("siamese", {}), ("triplet", {}), ("protonet", {})],
+)
+def test_a_short_training_run_lowers_the_loss(method, settings):
     image_set = make_toy_set(n_classes=8, per_class=8, size=SIZE, seed=3)
     sampler = EpisodeSampler(ClassPool(image_set, range(8)), 5, 1, 3, seed=0)
     config = TrainConfig(episodes=40, lr=3e-3, log_every=10, val_every=0, schedule="constant")
-    learner = build(method).train()
+    learner = build(method, **settings).train()
     log = LossLog()
     Trainer(learner, sampler, config, [log]).fit()
     assert log.losses[-1] < 0.7 * log.losses[0], log.losses

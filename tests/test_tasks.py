@@ -17,10 +17,11 @@ from core.learners import make_learner
 from core.tasks.draw import TaskDrawer, split_classes_within_groups, split_images
 from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, train_task_encoder
 from core.tasks.features import ImageFeatures, cold_head, finetune, head_accuracy
+from core.tasks.models import HeadModel, NetworkModel, adapt, make_task_model
 from core.tasks.nmf import membership_matrix, task_nmf, top_features, top_labels
 from core.tasks.similarity import cross_similarity, nearest_tasks, similarity_matrix
 from core.tasks.study import StudyConfig
-from core.tasks.warmstart import compare_starts, solve_tasks, step_scale, transfer_head
+from core.tasks.warmstart import compare_starts, solve_tasks, transfer_head, warm_start
 from tests.conftest import make_toy_set
 
 SHAPE = EpisodeShape(4, 2, 3)
@@ -135,7 +136,7 @@ def test_transferred_head_follows_the_classes_not_their_labels():
     image_set = make_toy_set(n_classes=10, per_class=20, size=16, seed=3)
     features = pixel_features(image_set)
     drawer = TaskDrawer(image_set, range(10), EpisodeShape(5, 8, 1), seed=0)
-    stored = solve_tasks(features, [drawer.draw(classes=(0, 1, 2, 3, 4))], steps=50)
+    stored = solve_tasks(HeadModel(features, 5.0), features, [drawer.draw(classes=(0, 1, 2, 3, 4))], steps=50)
     new = TaskDrawer(image_set, range(10), EpisodeShape(5, 1, 10), seed=1).draw(classes=(3, 0, 4, 1, 2))
     head = transfer_head(features.prototypes(new), stored)
     assert head_accuracy(head, *features.query(new)) > 0.8  # right at step 0, so rows went to the right classes
@@ -158,11 +159,12 @@ def test_warm_start_from_the_same_classes_beats_cold_start_at_one_step():
     head, tail = split_images(image_set, range(10), 11)
     library = TaskDrawer(image_set, range(10), EpisodeShape(5, 10, 1), seed=0, images=head)
     stored_specs = [library.draw(classes=(0, 1, 2, 3, 4)), library.draw(classes=(5, 6, 7, 8, 9))]
-    stored = solve_tasks(features, stored_specs, steps=50)
+    model = HeadModel(features, 5.0)
+    stored = solve_tasks(model, features, stored_specs, steps=50)
     new_drawer = TaskDrawer(image_set, range(10), EpisodeShape(5, 1, 10), seed=1, images=tail)
     new = [new_drawer.draw(classes=s.class_ids) for s in stored_specs for _ in range(15)]
     embed = lambda tasks: torch.stack([features.prototypes(t).mean(0) for t in tasks])
-    result = compare_starts(features, stored, embed(stored_specs), new, embed(new), k=1, steps=(0, 1, 5))
+    result = compare_starts(model, features, stored, embed(stored_specs), new, embed(new), k=1, steps=(0, 1, 5))
     (warm, _), (cold, _) = result.curve("warm"), result.curve("cold")
     assert cold[0] == pytest.approx(0.2)  # a zero head ties every class: chance
     assert warm[1] > cold[1] + 0.05 and warm[0] > 0.5
@@ -176,7 +178,38 @@ def test_finetune_from_zero_reaches_the_support():
     y = torch.arange(4).repeat(2)
     heads = finetune(cold_head(4, 5), z, y, steps=30, lr=5.0)
     assert len(heads) == 31 and head_accuracy(heads[-1], z, y) == 1.0
-    assert step_scale(z, y, 4, 5.0) == pytest.approx(heads[1]["head.weight"].norm(dim=1).mean().item())
+
+
+@pytest.fixture(scope="module")
+def fomaml_model(toy, features):
+    torch.manual_seed(0)
+    learner = make_learner(LearnerConfig(method="fomaml", inner_steps=3, inner_lr=0.1), 1, 16)
+    return NetworkModel(learner).bind(features)
+
+
+def test_the_network_models_cold_start_is_the_learners_own_adaptation(toy, fomaml_model):
+    spec = TaskDrawer(toy, range(24), SHAPE, seed=0).draw()
+    (xs, ys), (xq, _) = fomaml_model.data(spec.support), fomaml_model.data(spec.query)
+    adapted = adapt(fomaml_model, fomaml_model.cold(4), xs, ys, 3)[-1]
+    with torch.no_grad():
+        expected = fomaml_model.learner(xs, ys, xq)
+    torch.testing.assert_close(fomaml_model.logits(adapted, xq), expected)
+    assert isinstance(make_task_model("auto", fomaml_model.learner, fomaml_model.features, 5.0), NetworkModel)
+
+
+def test_a_warm_network_starts_from_its_neighbours_backbones(toy, features, fomaml_model):
+    drawer = TaskDrawer(toy, range(24), SHAPE, seed=0)
+    specs = [drawer.draw() for _ in range(3)]
+    stored = solve_tasks(fomaml_model, features, specs, steps=2)
+    cold = fomaml_model.cold(4)
+    one = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:1], prior_weight=1.0)
+    name = next(k for k, v in cold.items() if v.dim() == 4)  # a convolution's weights
+    assert not torch.equal(stored[0].weights[name], cold[name])  # solving moved the backbone
+    torch.testing.assert_close(one[name], stored[0].weights[name])
+    both = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], prior_weight=1.0)
+    torch.testing.assert_close(both[name], (stored[0].weights[name] + stored[1].weights[name]) / 2)
+    assert one["head.weight"].shape == (4, fomaml_model.learner.feature_dim) and one["head.weight"].abs().sum() > 0
+    assert isinstance(make_task_model("auto", make_learner(LearnerConfig(method="protonet"), 1, 16), features, 5.0), HeadModel)
 
 
 def test_nmf_factors_recover_the_groups_of_a_constructed_example():

@@ -51,7 +51,7 @@ class BenchSizes:
     matmul_seconds: float
 
 
-FULL = BenchSizes(25, 12, 3, 600, 600, 100, 5_000, 50_000, 2.0)
+FULL = BenchSizes(25, 8, 3, 600, 100, 100, 5_000, 50_000, 2.0)
 QUICK = BenchSizes(10, 4, 1, 600, 10, 10, 1_000, 0, 0.3)
 
 
@@ -115,7 +115,9 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
 def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        return make_learner(LearnerConfig(method="protonet", backbone="conv4"), image_set.images.shape[1], image_set.images.shape[-1]).to(device)
+        return make_learner(LearnerConfig(method="protonet", backbone="conv4"), image_set.images.shape[1], image_set.images.shape[-1]).to(
+            device
+        )
 
 
 def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
@@ -137,7 +139,9 @@ class _Windows(Callback):
         self.records.append(record)
 
 
-def _train(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
+def _train(
+    learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes
+) -> dict[str, float]:
     """Train both paths from the same weights on the same episodes; speeds and the mean loss on the shared episodes."""
     w = sizes.window
     common_draws = draws_of(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED, w * (1 + sizes.common_train_windows))
@@ -147,7 +151,9 @@ def _train(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool
     common_windows = [common.train(common_model, optimizer, common_draws[i : i + w]) for i in range(0, len(common_draws), w)]
     common_losses = [loss for _, losses in common_windows for loss in losses]
 
-    config = TrainConfig(episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED)
+    config = TrainConfig(
+        episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED
+    )
     windows = _Windows()
     Trainer(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config, [windows]).fit()
     rates = [r["episodes_per_s"] for r in windows.records[1:]]
@@ -165,7 +171,9 @@ def _train(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool
     }
 
 
-def _eval(learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
+def _eval(
+    learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes
+) -> dict[str, float]:
     """600 test episodes MetaScope's way; the common way on a part of them, scaled; accuracies of all paths on the same episodes."""
     evaluate(learner, pool, SHAPE, 10, SEED)  # first-call costs are not what a user waits for on each evaluation
     fast = evaluate(learner, pool, SHAPE, sizes.eval_episodes, SEED)

@@ -58,16 +58,21 @@ class TutorialProtoNet(nn.Module):
     def __init__(self, in_channels: int, width: int = 64):
         super().__init__()
         blocks = [
-            nn.Sequential(nn.Conv2d(in_channels if i == 0 else width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Sequential(
+                nn.Conv2d(in_channels if i == 0 else width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)
+            )
             for i in range(4)
         ]
         self.backbone = nn.Module()
         self.backbone.encoder = nn.Sequential(*blocks)
 
     def forward(self, support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor, n_way: int) -> torch.Tensor:
-        """-squared distance of each query (q, c, h, w) to the class means of the support -> (q, n_way)."""
-        z_support = self.backbone.encoder(support).flatten(1)
-        z_query = self.backbone.encoder(query).flatten(1)
+        """-squared distance of each query (q, c, h, w) to the class means of the support -> (q, n_way).
+
+        Support and queries go through in one batch, as in Snell et al.'s code: batchnorm then sees the same batch as MetaScope's.
+        """
+        z = self.backbone.encoder(torch.cat([support, query])).flatten(1)
+        z_support, z_query = z[: support.shape[0]], z[support.shape[0] :]
         protos = torch.stack([z_support[support_y == c].mean(0) for c in range(n_way)])
         return -torch.cdist(z_query, protos).pow(2)
 

@@ -63,6 +63,7 @@ class MatchingNet(EmbeddingLearner):
     """
 
     name = "matching"
+    metric = "cosine"  # what it compares with, whatever config.distance says (read by core.analysis.distances)
     fce_steps = 4  # reads of the support set by the attention LSTM ("a few steps")
 
     def __init__(self, config, in_channels: int, image_size: int):

@@ -65,7 +65,10 @@ class ResidualBlock(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(3):
-            layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+            layers += [
+                nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+            ]
             if i < 2:
                 layers.append(nn.LeakyReLU(0.1, inplace=True))
         self.body = nn.Sequential(*layers)

@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 
 from core.config import ConfigError
+from core.tasks.models import MODELS
 from core.tasks.study import EMBEDDINGS, LIBRARIES, StudyConfig
 
 # flags taken straight from StudyConfig's fields (name -> help); steps is parsed apart
@@ -18,8 +19,8 @@ _FLAGS = {
     "stored_tasks": "tasks in the library",
     "new_tasks": "held-out new tasks",
     "k": "nearest stored tasks lending their heads",
-    "lr": "fine-tuning step size",
-    "solve_steps": "fine-tuning steps of a stored head",
+    "lr": "step size of the head model (the network model uses the run's inner_lr)",
+    "solve_steps": "fine-tuning steps of a stored task's model",
     "prior_weight": "a transferred row weighs this many steps of the task's data",
     "encoder_steps": "contrastive training steps of the task encoder",
     "nmf_tasks": "tasks factorised by NMF",
@@ -38,6 +39,9 @@ def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
         default="images",
         choices=LIBRARIES,
         help="stored tasks: same characters on other images, or other characters of the same groups",
+    )
+    p.add_argument(
+        "--model", default="auto", choices=MODELS, help="what a task fine-tunes: the whole network (MAML family) or a frozen-feature head"
     )
     p.add_argument("--embedding", default="metric", choices=EMBEDDINGS, help="task embedding used to find the nearest stored tasks")
     p.add_argument("--nmf-features", default="membership", choices=("membership", "embedding"))
@@ -64,9 +68,8 @@ def cmd_tasks(a: argparse.Namespace) -> None:
         steps = tuple(int(s) for s in a.steps.split(","))
     except ValueError:
         raise ConfigError(f"--steps {a.steps!r}: give whole numbers separated by commas, e.g. 0,1,5,10") from None
-    config = StudyConfig(
-        **{k: getattr(a, k) for k in _FLAGS}, library=a.library, embedding=a.embedding, nmf_features=a.nmf_features, steps=steps
-    )
+    chosen = {k: getattr(a, k) for k in (*_FLAGS, "library", "model", "embedding", "nmf_features")}
+    config = StudyConfig(**chosen, steps=steps)
     run = RunDir(a.run)
     learner, run_config, checkpoint = load_learner(run, a.checkpoint)
     experiment = Experiment.from_config(run_config.train)
@@ -75,6 +78,8 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     shape = f"{config.n_way}-way {config.k_shot}-shot"
     print(f"warm vs cold start: {config.new_tasks} new tasks ({shape}), {config.stored_tasks} stored, library={config.library}")
     print(f"task embedding: {config.embedding}; k={config.k} nearest stored tasks")
+    print(f"fine-tuned: {study.comparison.settings['model']}")
+    print("warm start: the mean adapted weights of the k nearest stored tasks, their head rows matched to the new classes")
     print(study.comparison.table())
     print(f"\nNMF of {config.nmf_tasks} tasks' {config.nmf_features}: relative error {study.nmf.error:.3f}")
     for f, (feats, groups) in enumerate(zip(top_features(study.nmf, 3), top_labels(study.nmf, study.nmf_groups, 2), strict=True)):

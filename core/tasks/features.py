@@ -51,20 +51,21 @@ class ImageFeatures:
         """Support embeddings (s, e) and labels (s,) in 0..n_way-1."""
         if isinstance(task, Episode):
             return self.embed(task.support_x), task.support_y.cpu()
-        return self._part(task.support)
+        return self.part(task.support)
 
     def query(self, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
         """Query embeddings (q, e) and labels (q,)."""
         if isinstance(task, Episode):
             return self.embed(task.query_x), task.query_y.cpu()
-        return self._part(task.query)
+        return self.part(task.query)
 
     def prototypes(self, task: Task) -> torch.Tensor:
         """Normalised class means of the support (n_way, e), row i for episode label i."""
         z, y = self.support(task)
         return F.normalize(prototypes(z, y, len(task.class_ids)), dim=1)
 
-    def _part(self, rows: tuple[tuple[int, ...], ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def part(self, rows: tuple[tuple[int, ...], ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings (m, e) of the images rows[c] of each class c, and their labels (m,) c."""
         index = [i for r in rows for i in r]
         labels = torch.arange(len(rows)).repeat_interleave(torch.tensor([len(r) for r in rows]))
         return self.rows(index), labels

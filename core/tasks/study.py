@@ -9,8 +9,9 @@ Setting (all tasks within one group, e.g. one Omniglot alphabet):
     a new task partly repeats, with new drawings);
   - "classes": other characters of the same groups: each group's classes are halved, stored tasks
     use one half, new tasks the other;
-- stored tasks are solved (a head fine-tuned on their stored_k_shot-shot support); each new task is
-  fine-tuned from each start of core.tasks.warmstart.STARTS and scored on its own queries.
+- stored tasks are solved (the task model, core.tasks.models, fine-tuned on their stored_k_shot-shot
+  support); each new task is fine-tuned from each start of core.tasks.warmstart.STARTS and scored on its
+  own queries.
 The NMF runs on the class memberships (or pooled embeddings) of tasks drawn within the groups of all
 classes: a description of the data, with no held-out figure to protect.
 """
@@ -31,6 +32,7 @@ from core.learners import MetaLearner
 from core.tasks.draw import TaskDrawer, split_classes_within_groups, split_images
 from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, train_task_encoder
 from core.tasks.features import ImageFeatures
+from core.tasks.models import MODELS, make_task_model
 from core.tasks.nmf import NMFResult, membership_matrix, task_nmf
 from core.tasks.warmstart import StartComparison, StoredTask, compare_starts, solve_tasks
 
@@ -53,8 +55,9 @@ class StudyConfig:
     embedding: str = "metric"  # metric | parameter: which task embedding finds the nearest stored tasks
     k: int = 30  # nearest stored tasks lending their heads
     steps: tuple[int, ...] = (0, 1, 5, 10)
-    lr: float = 5.0  # fine-tuning step size (features are unit vectors, so the loss is flat: large steps)
-    solve_steps: int = 100  # fine-tuning steps of a stored task's head
+    model: str = "auto"  # auto | head | network: what a task fine-tunes (core.tasks.models)
+    lr: float = 5.0  # the head model's step size (features are unit vectors, so the loss is flat: large steps)
+    solve_steps: int = 10  # fine-tuning steps of a stored task's model
     prior_weight: float = 0.5  # a transferred row weighs this many fine-tuning steps of the task's own data
     encoder_steps: int = 300
     nmf_tasks: int = 400
@@ -66,6 +69,7 @@ class StudyConfig:
         EpisodeShape(self.n_way, self.k_shot, self.q_query)  # validates N, K, Q
         checks = [
             (self.library in LIBRARIES, f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
+            (self.model in MODELS, f"unknown task model '{self.model}'; use one of: {', '.join(MODELS)}"),
             (self.embedding in EMBEDDINGS, f"unknown embedding '{self.embedding}'; use one of: {', '.join(EMBEDDINGS)}"),
             (self.nmf_features in ("membership", "embedding"), f"unknown NMF features '{self.nmf_features}'; use membership or embedding"),
             (
@@ -136,12 +140,13 @@ def run_study(
         on_step=lambda s, _: report("training the task encoder", s, config.encoder_steps),
     )
     report("solving the stored tasks", 0, 1)
-    stored = solve_tasks(features, stored_specs, config.solve_steps, config.lr)
+    model = make_task_model(config.model, learner, features, config.lr)
+    stored = solve_tasks(model, features, stored_specs, config.solve_steps)
     tasks = stored_specs + new
     embeddings = {"metric": metric_embeddings(encoder, features, tasks), "parameter": parameter_embeddings(features, tasks, lr=config.lr)}
     chosen, n = embeddings[config.embedding], len(stored)
     comparison = compare_starts(
-        features, stored, chosen[:n], new, chosen[n:], config.k, config.steps, config.lr, config.prior_weight, config.seed,
+        model, features, stored, chosen[:n], new, chosen[n:], config.k, config.steps, config.prior_weight, config.seed,
         on_task=lambda done, total: report("fine-tuning the new tasks", done, total),
     )  # fmt: skip
     nmf, nmf_groups = study_nmf(features, image_set, config)

@@ -1,22 +1,24 @@
-"""Warm start: a new task's linear head initialised from the heads adapted on its most similar stored tasks.
+"""Warm start: a new task's model initialised from the models adapted on its most similar stored tasks.
 
-Each stored task keeps its class prototypes and the head fine-tuned on its support. For a new task the
-k nearest stored tasks (by task embedding) lend their head rows:
-- their classes are pooled by dataset class id (a class met in several stored tasks gets the mean of
-  its normalised prototypes and of its normalised rows);
-- the new task's classes are matched one-to-one to the pooled classes by cosine similarity of
-  prototypes (Hungarian assignment: the classes of a task are distinct, so two new classes must not
-  take the same row), or each to its most similar one where fewer stored classes than new ones exist;
-- each new class takes its match's row, whatever label it had in its own task.
+The model of a task (core.tasks.models) is either the learner's whole network (MAML family) or a linear
+head on its frozen features. Each stored task keeps its class prototypes and the model fine-tuned on its
+support. For a new task the k nearest stored tasks (by task embedding) lend their adapted weights:
+- the backbone (network model only) starts at the mean of the neighbours' adapted backbones;
+- the head takes the neighbours' head rows: their classes are pooled by dataset class id (a class met
+  in several stored tasks gets the mean of its normalised prototypes and of its normalised rows); the
+  new task's classes are matched one-to-one to the pooled classes by cosine similarity of prototypes
+  (Hungarian assignment: two new classes must not take the same row), or each to its most similar one
+  where fewer stored classes than new ones exist; each new class takes its match's row.
 Rows of different tasks are not calibrated against each other (their norms grow with their own
 fine-tuning), so every transferred row is rescaled to `prior_weight` times the norm that one
 fine-tuning step on the new task's own support gives a zero head: the prior then counts as that many
 steps of the task's own data. Biases start at zero: they are only defined up to a shift within a task.
 
-The comparison fine-tunes the same way (full-batch SGD on the support, same lr) from four starts:
-- cold: a zero head (its first step is a prototype classifier: a strong baseline);
-- cold-random: a random head, as nn.Linear initialises one (the usual fine-tuning start);
-- warm: the k nearest stored tasks, as above;
+The comparison fine-tunes the same way (full-batch SGD on the support, the model's lr) from four starts:
+- cold: the run's own start for a task, with no neighbour's adaptation: its meta-trained weights and a
+  zero head (the head's first step is a prototype classifier: a strong baseline);
+- cold-random: the same weights with a random head, as nn.Linear draws one (the usual fine-tuning start);
+- warm: the k nearest stored tasks' adapted weights, as above;
 - warm-random: k random stored tasks, same transfer: the control. Warm beating it is what shows that
   similarity, not merely having a library, carries the gain.
 """
@@ -34,7 +36,8 @@ from scipy.optimize import linear_sum_assignment
 from core.episodes import EpisodeSpec
 from core.evaluation import mean_ci95
 from core.learners.functional import Weights
-from core.tasks.features import ImageFeatures, cold_head, finetune, head_accuracy
+from core.tasks.features import ImageFeatures
+from core.tasks.models import TaskModel, accuracy, adapt, mean_body, task_data
 from core.tasks.similarity import nearest_tasks
 
 STARTS = ("cold", "cold-random", "warm", "warm-random")
@@ -42,20 +45,20 @@ STARTS = ("cold", "cold-random", "warm", "warm-random")
 
 @dataclass(frozen=True)
 class StoredTask:
-    """A solved task: its spec, normalised prototypes (n_way, e) and its adapted head."""
+    """A solved task: its spec, normalised prototypes (n_way, e) and its adapted weights (head.weight (n_way, d), ...)."""
 
     spec: EpisodeSpec
     prototypes: torch.Tensor
-    head: Weights
+    weights: Weights
 
 
-def solve_tasks(features: ImageFeatures, specs: Sequence[EpisodeSpec], steps: int = 100, lr: float = 5.0) -> list[StoredTask]:
-    """Fine-tune a zero head on each task's support for `steps` steps and keep it with the prototypes."""
+def solve_tasks(model: TaskModel, features: ImageFeatures, specs: Sequence[EpisodeSpec], steps: int = 100) -> list[StoredTask]:
+    """Fine-tune the model's cold start on each task's support for `steps` steps and keep it with the prototypes."""
     stored = []
     for spec in specs:
-        z, y = features.support(spec)
-        head = finetune(cold_head(len(spec.class_ids), z.shape[1]), z, y, steps, lr)[-1]
-        stored.append(StoredTask(spec, features.prototypes(spec), head))
+        x, y = model.data(spec.support)
+        weights = adapt(model, model.cold(len(spec.class_ids)), x, y, steps)[-1]
+        stored.append(StoredTask(spec, features.prototypes(spec), {k: v.cpu() for k, v in weights.items()}))
     return stored
 
 
@@ -78,7 +81,7 @@ def pooled_classes(tasks: Sequence[StoredTask]) -> tuple[torch.Tensor, torch.Ten
     protos: dict[int, list[torch.Tensor]] = {}
     rows: dict[int, list[torch.Tensor]] = {}
     for t in tasks:
-        w = F.normalize(t.head["head.weight"], dim=1)
+        w = F.normalize(t.weights["head.weight"], dim=1)
         for i, c in enumerate(t.spec.class_ids):
             protos.setdefault(c, []).append(t.prototypes[i])
             rows.setdefault(c, []).append(w[i])
@@ -86,9 +89,23 @@ def pooled_classes(tasks: Sequence[StoredTask]) -> tuple[torch.Tensor, torch.Ten
     return mean(protos), mean(rows)
 
 
-def step_scale(z: torch.Tensor, y: torch.Tensor, n_way: int, lr: float) -> float:
-    """Mean row norm of a zero head after one SGD step on (z (s, e), y (s,)): the size of one step of the task's own data."""
-    return finetune(cold_head(n_way, z.shape[1]), z, y, 1, lr)[1]["head.weight"].norm(dim=1).mean().item()
+def step_scale(model: TaskModel, start: Weights, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean row norm of `start`'s zero head after one SGD step on (x, y): the size of one step of the task's own data."""
+    return adapt(model, start, x, y, 1)[1]["head.weight"].norm(dim=1).mean().item()
+
+
+def warm_start(
+    model: TaskModel, spec: EpisodeSpec, prototypes: torch.Tensor, neighbours: Sequence[StoredTask], prior_weight: float
+) -> Weights:
+    """The new task's start: the neighbours' mean adapted backbone (if the model has one) and their matched head rows."""
+    if not neighbours:
+        raise ValueError("a warm start needs at least one stored task; store tasks first or use the cold start")
+    cold = model.cold(len(spec.class_ids))
+    device = cold["head.weight"].device
+    body = {k: v.to(device) for k, v in mean_body([t.weights for t in neighbours]).items()}
+    base = {**cold, **body}
+    scale = prior_weight * step_scale(model, base, *model.data(spec.support))
+    return {**base, **{k: v.to(device) for k, v in transfer_head(prototypes, neighbours, scale).items()}}
 
 
 def random_head(n_way: int, dim: int, generator: torch.Generator) -> Weights:
@@ -135,6 +152,7 @@ class StartComparison:
 
 
 def compare_starts(
+    model: TaskModel,
     features: ImageFeatures,
     library: Sequence[StoredTask],
     library_embeddings: torch.Tensor,
@@ -142,34 +160,33 @@ def compare_starts(
     task_embeddings: torch.Tensor,
     k: int = 10,
     steps: Sequence[int] = (0, 1, 5, 10),
-    lr: float = 5.0,
     prior_weight: float = 0.5,
     seed: int = 0,
     on_task: Callable[[int, int], None] | None = None,
 ) -> StartComparison:
-    """Fine-tune each new task's head from every start in STARTS; accuracy on its queries after each of `steps`.
+    """Fine-tune each new task's model from every start in STARTS; accuracy on its queries after each of `steps`.
 
     library_embeddings (t, d) and task_embeddings (m, d) are task embeddings of one kind.
     """
     steps = sorted(set(int(s) for s in steps))
     neighbours, _ = nearest_tasks(library_embeddings, task_embeddings, k)
     rng, generator = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    accuracy: dict[str, list[list[float]]] = {s: [[] for _ in steps] for s in STARTS}
+    accuracy_of: dict[str, list[list[float]]] = {s: [[] for _ in steps] for s in STARTS}
     for j, spec in enumerate(tasks):
-        (zs, ys), (zq, yq) = features.support(spec), features.query(spec)
-        n_way, protos = len(spec.class_ids), features.prototypes(spec)
-        scale = prior_weight * step_scale(zs, ys, n_way, lr)
+        (xs, ys), (xq, yq) = task_data(model, spec)
+        protos, cold = features.prototypes(spec), model.cold(len(spec.class_ids))
+        head = random_head(*cold["head.weight"].shape, generator)
         starts = {
-            "cold": cold_head(n_way, zs.shape[1]),
-            "cold-random": random_head(n_way, zs.shape[1], generator),
-            "warm": transfer_head(protos, [library[i] for i in neighbours[j].tolist()], scale),
-            "warm-random": transfer_head(protos, [library[i] for i in rng.choice(len(library), k, replace=False)], scale),
+            "cold": cold,
+            "cold-random": {**cold, **{key: v.to(cold[key].device) for key, v in head.items()}},
+            "warm": warm_start(model, spec, protos, [library[i] for i in neighbours[j].tolist()], prior_weight),
+            "warm-random": warm_start(model, spec, protos, [library[i] for i in rng.choice(len(library), k, replace=False)], prior_weight),
         }
-        for name, head in starts.items():
-            trajectory = finetune(head, zs, ys, steps[-1], lr)
+        for name, start in starts.items():
+            trajectory = adapt(model, start, xs, ys, steps[-1])
             for i, step in enumerate(steps):
-                accuracy[name][i].append(head_accuracy(trajectory[step], zq, yq))
+                accuracy_of[name][i].append(accuracy(model, trajectory[step], xq, yq))
         if on_task:
             on_task(j + 1, len(tasks))
-    settings = {"k": k, "lr": lr, "prior_weight": prior_weight, "seed": seed, "stored_tasks": len(library)}
-    return StartComparison(steps, accuracy, settings)
+    settings = {"k": k, "lr": model.lr, "prior_weight": prior_weight, "seed": seed, "stored_tasks": len(library), "model": model.describe}
+    return StartComparison(steps, accuracy_of, settings)

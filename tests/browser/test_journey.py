@@ -10,6 +10,7 @@ Run it:  .venv/bin/python -m pytest tests/browser -m browser -v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -125,8 +126,14 @@ def no_exception(page, name: str) -> None:
     assert boxes.count() == 0, f"{name} shows a Streamlit exception: {boxes.first.inner_text()[:2000]}"
 
 
+TIMINGS: dict[str, float] = {}  # screenshot name -> seconds since the journey opened the app
+
+
 def shoot(page, name: str) -> None:
-    """Screenshot of the whole page: the viewport grows to the content (Streamlit scrolls inside its own container)."""
+    """Screenshot of the whole page: the viewport grows to the content (Streamlit scrolls inside its own container).
+
+    Also notes when the page was reached; artifacts/screenshots/timings.json gets them all at the end."""
+    TIMINGS[name] = round(time.monotonic() - TIMINGS.setdefault("_start", time.monotonic()), 1)
     SHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     height = page.evaluate(
@@ -188,6 +195,7 @@ def test_journey(page, server: str) -> None:
 
 
 def journey(page, server: str) -> None:
+    TIMINGS["_start"] = time.monotonic()
     settle(page)
     page.wait_for_selector('h1:has-text("MetaScope")')
     assert "Device" in sidebar(page)
@@ -256,3 +264,5 @@ def journey(page, server: str) -> None:
     settle(page)
     assert "±" in main_text(page)
     shoot(page, "07-runs")
+    TIMINGS.pop("_start")
+    (SHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))

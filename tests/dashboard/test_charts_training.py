@@ -81,3 +81,17 @@ def test_image_strip_rgb_and_thumbnail_and_bad_input():
     assert thumbnail(rgb[0], scale=4).size == (20, 20)
     with pytest.raises(ValueError, match="uint8"):
         image_strip(torch.zeros(2, 1, 4, 4))
+
+
+def test_inner_loop_curves_draw_query_and_support_per_inner_step():
+    from dashboard.charts.training import inner_loop_curves
+
+    trace = [
+        {"step": s, "loss": 1.6 - 0.3 * s, "accuracy": 0.2 + 0.2 * s, "support_loss": 1.6 - 0.5 * s, "support_accuracy": 0.2 + 0.4 * s}
+        for s in range(3)
+    ]
+    fig = inner_loop_curves(trace)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"query loss", "query accuracy", "support loss", "support accuracy"}
+    assert list(by_name["query loss"].x) == [0, 1, 2] and list(by_name["support accuracy"].y) == pytest.approx([0.2, 0.6, 1.0])
+    assert by_name["query loss"].xaxis == "x" and by_name["query accuracy"].xaxis == "x2"  # loss left, accuracy right

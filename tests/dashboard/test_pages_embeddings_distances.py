@@ -162,5 +162,7 @@ def test_a_maml_run_shows_its_inner_loop_and_the_space_before_and_after_adapting
     assert (
         "em_chart_before" in keys and any(k.endswith("-em_chart") for k in chart_keys(at)) and "the points move" in texts(at.caption)
     )  # MAML adapts its backbone
+    at.radio(key="em_source").set_value("sample").run()  # no support set to adapt on: back to the learner's own view
+    assert not at.exception and at.radio(key="em_view").value == "current"
     at.switch_page(page_path("distances.py")).run()
     assert not at.exception and "di_inner_loop" in " ".join(chart_keys(at)) and "Query loss" in texts(at.caption)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import time
@@ -86,7 +87,7 @@ def test_method_settings_appear_only_for_the_methods_that_read_them(open_app, fo
 
 def test_settings_shown_are_read_from_the_learner_classes():
     from core.learners import LEARNERS
-    from dashboard.widgets import config_fields_read, extra_settings, uses_backbone, uses_distance
+    from dashboard.widgets import _config_reads, config_fields_read, extra_settings, uses_backbone, uses_distance
 
     for method in LEARNERS:  # every setting offered is one the learner's code reads
         assert set(extra_settings(method)) - {"meta_batch"} <= config_fields_read(method), method
@@ -95,6 +96,8 @@ def test_settings_shown_are_read_from_the_learner_classes():
     assert extra_settings("relation") == ("relation_hidden",) and extra_settings("blackbox") == ("hidden",)
     assert uses_distance("protonet") and not uses_distance("matching")
     assert uses_backbone("maml") and not uses_backbone("pixel_nn")
+    code = 'class X:\n    """reads config.fce"""\n    metric = "cosine"  # whatever config.distance says\n    def f(self, config):\n'
+    assert _config_reads(ast.parse(code + "        return self.config.margin + config.hidden")) == {"margin", "hidden"}
 
 
 def test_run_config_carries_the_form_values(folder_choice):
@@ -114,7 +117,7 @@ def test_bad_settings_show_core_messages_and_start_nothing(open_app, folder_choi
     at = open_app("train", ms_data=folder_choice)
     set_form(at, n_way=1)
     at.button(key="tr_start").click().run()
-    assert "n_way=1: an episode needs at least 2 classes" in at.error[0].value
+    assert "N = 1: an episode needs at least 2 classes" in at.error[0].value
     set_form(at, n_way=5, lr=0.0)
     at.button(key="tr_start").click().run()
     assert "lr=0.0" in at.error[0].value
@@ -240,10 +243,10 @@ def test_evaluate_shows_accuracy_with_ci_and_a_per_class_table(open_app, runs_di
     assert 20 < float(value) <= 100 and 0 <= float(ci) < 20
     table = next(d.value for d in at.dataframe if "precision" in d.value.columns)
     assert list(table.columns) == ["class", "precision", "recall", "F1"] and len(table) == 5  # the 5 test classes
-    assert at.status[0].proto.label.startswith("Evaluated: accuracy")
+    assert at.status[0].proto.label.startswith("Evaluated on ") and at.status[0].proto.label.endswith(" accuracy")
     at.number_input(key="rn_eval_n").set_value(9)
     at.button(key="rn_eval").click().run()
-    assert "lower N to at most 5" in at.error[0].value and not at.exception
+    assert "N = 9 but" in at.error[0].value and "lower N to at most 5" in at.error[0].value and not at.exception
 
 
 def test_compare_runs_overlays_their_curves(open_app, runs_dir: Path):
