@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
@@ -79,8 +78,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
 
 def cmd_train(a: argparse.Namespace) -> None:
     from core.experiment import Experiment
-    from core.training.run import train_run
     from core.training.progress import ProgressBar
+    from core.training.run import train_run
 
     config = config_from_args(a)
     experiment = Experiment.from_config(config.train)  # fails early, before a run folder exists

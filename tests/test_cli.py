@@ -90,7 +90,7 @@ def test_predict_classifies_query_images_from_a_support_folder(trained, tmp_path
     assert predicted.returncode == 0, predicted.stderr
     lines = predicted.stdout.strip().splitlines()
     assert lines[0] == "query,predicted_class,score" and len(lines) == 1 + len(classes)
-    for c, line in zip(classes, lines[1:]):
+    for c, line in zip(classes, lines[1:], strict=True):
         name, rest = line.split(",", 1)
         assert name == f"copy{c}.png" and rest.startswith(f'"class,{c}",')
         assert 0.25 < float(rest.rsplit(",", 1)[1]) <= 1.0

@@ -31,9 +31,9 @@ def test_same_seed_same_episodes_and_different_seed_differs(toy_set):
     first = [s1.sample() for _ in range(5)]
     second = [s2.sample() for _ in range(5)]
     other = [s3.sample() for _ in range(5)]
-    assert all(torch.equal(x.query_idx, y.query_idx) and x.class_ids == y.class_ids for x, y in zip(first, second))
+    assert all(torch.equal(x.query_idx, y.query_idx) and x.class_ids == y.class_ids for x, y in zip(first, second, strict=True))
     assert a[0].class_ids == first[0].class_ids
-    assert any(x.class_ids != y.class_ids for x, y in zip(first, other))
+    assert any(x.class_ids != y.class_ids for x, y in zip(first, other, strict=True))
 
 
 def test_sampler_covers_classes_and_images_uniformly(toy_set):

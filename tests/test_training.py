@@ -10,7 +10,7 @@ import torch
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data.splits import split_classes
-from core.episodes import ClassPool, EpisodeSampler
+from core.episodes import EpisodeSampler
 from core.experiment import Experiment, load_learner
 from core.store import CheckpointError, RunStore, read_checkpoint
 from core.training import Callback, Controls, Trainer, TrainingRun, train_run

@@ -24,7 +24,8 @@ _CHARACTER = re.compile(r"character\d+")
 HOW_TO_FIX = (
     "point --data-dir (or $METASCOPE_OMNIGLOT) at a folder holding Lake's zips (images_background.zip, "
     "images_evaluation.zip, images_background_small1.zip, images_background_small2.zip from "
-    "github.com/brendenlake/omniglot) or their extracted folders, or run `python -m core download omniglot` on a machine with network access"
+    "github.com/brendenlake/omniglot) or their extracted folders, or run `python -m core download omniglot` "
+    "on a machine with network access"
 )
 
 Key = tuple[str, str, str]  # (alphabet, character, file name)
