@@ -5,6 +5,9 @@
 - start_to_usable_s: from launching `streamlit run` to the Home page drawn and idle in headless Chromium;
 - page_switch_s: per page, the seconds from a click in the sidebar to that page drawn and idle (a second visit:
   data and learners cached, as when a user goes back and forth); first_visit_s: the first time each page opens;
+- train_eps: the episodes/s of a run started on the Train page while that page stays open and polls, against the
+  same configuration trained by core's train_run in a process of its own once the dashboard is closed (the goal:
+  the dashboard costs at most 10%);
 - rss_mb: the server's resident memory at start, with a run training, and at its peak while the Embeddings page
   embeds and projects `--points` images of the glyphs dataset (PCA) while that run goes on.
 Uses Chromium at /usr/bin/chromium and the helpers of the browser journey test; runs and caches go to a temp folder
@@ -67,6 +70,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=5000, help="images projected on the Embeddings page")
     parser.add_argument("--episodes", type=int, default=3000, help="length of the run kept training meanwhile")
     parser.add_argument("--slow-method", default="umap", choices=("umap", "tsne", "none"), help="then this projection, in the background")
+    parser.add_argument("--poll-s", type=float, default=30.0, help="seconds the Train page polls a run for its episodes/s")
     parser.add_argument("--cold", action="store_true", help="an empty dataset cache too (the glyphs are generated)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -103,6 +107,10 @@ def main() -> None:
             tab.get_by_text("Episodes / s").wait_for()
             time.sleep(5)
             figures["rss_mb"]["run_training"] = round(rss.now_mb())
+            run_dir = next((tmp / "runs").iterdir())
+            polled_from = time.time()
+            time.sleep(args.poll_s)  # the Train page stays open, its fragment polling the run
+            figures["train_eps"] = {"dashboard_polling": steady_eps(run_dir / "metrics.jsonl", polled_from, time.time())}
             open_page(tab, "Embeddings")
             tab.locator(key("em_source")).get_by_text("a sample of splits").click()
             settle(tab)
@@ -138,7 +146,37 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+    if "train_eps" in figures:
+        figures["train_eps"]["alone"] = train_alone(run_dir, tmp / "alone")
+        figures["train_eps"]["dashboard_cost"] = round(1 - figures["train_eps"]["dashboard_polling"] / figures["train_eps"]["alone"], 3)
     print(json.dumps(figures, indent=2))
+
+
+def steady_eps(metrics: Path, t_from: float, t_to: float) -> float:
+    """The median episodes/s of the training records written in [t_from, t_to] (validation pauses excluded)."""
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    inside = [r["episodes_per_s"] for r in records if r.get("kind") == "train" and t_from <= r["time"] <= t_to]
+    if len(inside) < 3:
+        raise RuntimeError(f"{metrics}: fewer than three training records in the {t_to - t_from:.0f} s window")
+    return round(statistics.median(inside), 2)
+
+
+def train_alone(run_dir: Path, runs: Path, episodes: int = 600) -> float:
+    """Episodes/s of the dashboard run's configuration trained without the dashboard (warm-up records skipped)."""
+    code = (
+        "import dataclasses, sys\n"
+        "from core.store import RunDir, RunStore\n"
+        "from core.training.run import train_run\n"
+        "c = RunDir(sys.argv[1]).config()\n"
+        f"c = dataclasses.replace(c, train=dataclasses.replace(c.train, episodes={episodes}))\n"
+        "run = RunStore(sys.argv[2]).create(c)\n"
+        "train_run(c, run)\n"
+        "print(run.path)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(run_dir), str(runs)], cwd=ROOT, capture_output=True, text=True, check=True)
+    metrics = Path(done.stdout.strip().splitlines()[-1]) / "metrics.jsonl"
+    times = [json.loads(line)["time"] for line in metrics.read_text().splitlines() if '"train"' in line]
+    return steady_eps(metrics, times[min(2, len(times) - 2)], times[-1])
 
 
 if __name__ == "__main__":
