@@ -13,11 +13,6 @@ if str(ROOT) not in sys.path:  # works from a plain checkout too, not only after
 
 from dashboard.state import init_state  # noqa: E402
 
-# A training run shares the GIL with Streamlit's threads. At the default 5 ms switch interval, each
-# torch op of the run waited for the GIL behind every fragment rerun: with the Train page polling
-# once a second, 8.8 episodes/s instead of 14.8 unpolled; at 1 ms, 12.7 (measured, 2 cores).
-sys.setswitchinterval(0.001)
-
 PAGES = [
     ("home.py", "Home", ":material/home:"),
     ("episodes.py", "Episodes", ":material/grid_view:"),

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_dashboard.py [--points 5000] [--episodes 3000]
 
-- start_to_usable_s: from launching `streamlit run` to the Home page drawn and idle in headless Chromium;
+- start_to_usable_s: from launching `python -m dashboard` (scripts/start.sh) to the Home page drawn and idle in headless Chromium;
 - page_switch_s: per page, the seconds from a click in the sidebar to that page drawn and idle (a second visit:
   data and learners cached, as when a user goes back and forth); first_visit_s: the first time each page opens;
 - train_eps: the episodes/s of a run started on the Train page while that page stays open and polls, against the
@@ -80,7 +80,7 @@ def main() -> None:
     if args.cold:
         env["METASCOPE_CACHE"] = str(tmp / "cache")
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port)]
+    command = [sys.executable, "-m", "dashboard", "--server.headless", "true", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     figures: dict = {"load_average_1min": os.getloadavg()[0], "cpu_count": os.cpu_count()}
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""One real-browser journey through the dashboard: headless Chromium driving `streamlit run`.
+"""One real-browser journey through the dashboard: headless Chromium driving `python -m dashboard`.
 
 Home -> Episodes (draw, save an episode) -> Train (start, watch the loss curve grow, stop, use the
 learner) -> Embeddings -> Distances -> Runs (load the run back). A screenshot of each page goes to
@@ -59,11 +59,11 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, eve
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`streamlit run dashboard/app.py` on a free port, with its cache and runs in a temporary folder."""
+    """`python -m dashboard` (what scripts/start.sh runs) on a free port, with its cache and runs in a temporary folder."""
     tmp = tmp_path_factory.mktemp("journey")
     port = free_port()
     env = {**os.environ, "METASCOPE_CACHE": str(tmp / "cache"), "METASCOPE_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port)]
+    command = [sys.executable, "-m", "dashboard", "--server.headless", "true", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     log = (tmp / "server.log").open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,6 +1,6 @@
 """A teacher's link in a real browser: it opens the same lesson, episode and settings in a fresh session.
 
-Headless Chromium drives `streamlit run` (the server, waiting and screenshot helpers are the journey
+Headless Chromium drives `python -m dashboard` (the server, waiting and screenshot helpers are the journey
 test's). Screenshots of every lesson go to artifacts/screenshots/learn-*.png.
 
 Run it:  .venv/bin/python -m pytest tests/browser/test_shared_link.py -m browser -v
@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser.test_journey import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_S, fill_number, key, server, settle, shoot, wait_until
 
-__all__ = ["server"]  # the journey's fixture: `streamlit run` on a free port, cache and runs in a temporary folder
+__all__ = ["server"]  # the journey's fixture: `python -m dashboard` on a free port, cache and runs in a temporary folder
 
 pytestmark = [
     pytest.mark.browser,
