@@ -63,6 +63,7 @@ def test_accuracy_histogram_marks_mean_and_ci():
     shapes = {s.type: s for s in fig.layout.shapes}
     assert shapes["line"].x0 == 0.8
     assert (shapes["rect"].x0, shapes["rect"].x1) == pytest.approx((0.7, 0.9))
+    assert fig.layout.title.text.startswith("mean 80.0% ± 10.0") and not fig.layout.annotations  # nothing drawn over the bars
 
 
 def test_image_strip_upscales_with_nearest_neighbour():
