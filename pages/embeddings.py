@@ -17,6 +17,8 @@ from dashboard import loaders, state, widgets
 from dashboard.charts.images import thumbnail
 from dashboard.charts.space import category_colors, embedding_scatter, selected_rows
 from dashboard.charts.training import inner_loop_curves
+from dashboard.hover import MAX_POINTS as HOVER_MAX_POINTS
+from dashboard.hover import hover_images
 
 EXPECTED_S_PER_POINT = {"tsne": 0.006, "umap": 0.004}  # on a loaded 2-core CPU: only for the progress bar
 FALLBACK = "protonet"  # the learner shown when no run is chosen (untrained)
@@ -186,8 +188,11 @@ if view in ("compare", "adapt"):
         before_name, titles = "before adapting", ("before adapting (step 0)", f"after {len(trace) - 1} inner steps")
     a, b = st.columns(2)
     a.plotly_chart(figure(*shown[before_name], title=titles[0]), key="em_chart_before")
+    with a:
+        hover_images("em_chart_before", image_set.images, shown[before_name][0].image_idx)
     with b:
         event = st.plotly_chart(figure(*shown["main"], title=titles[1]), key="em_chart", **chart_kw)
+        hovering = hover_images("em_chart", image_set.images, shown["main"][0].image_idx)
     side = st.container()
 else:
     if view == "steps":
@@ -196,6 +201,9 @@ else:
     chart_col, side = st.columns([3, 1])
     with chart_col:
         event = st.plotly_chart(figure(points, coords, protos), key="em_chart", **chart_kw)
+        hovering = hover_images("em_chart", image_set.images, points.image_idx)
+if not hovering:
+    st.caption(f"Images on hover are off above {HOVER_MAX_POINTS:,} points; click a point, or draw a box or lasso, to see images.")
 
 picked = [r for r in selected_rows(event) if r < len(points)]  # a selection made on an earlier, larger view is dropped
 with side:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import torch
 from PIL import Image
@@ -34,3 +37,10 @@ def image_strip(images: torch.Tensor | np.ndarray, scale: int = 3, gap: int = 2)
 def thumbnail(image: torch.Tensor | np.ndarray, scale: int = 2) -> Image.Image:
     """uint8 (c, h, w) -> PIL image upscaled `scale` times."""
     return image_strip(image[None], scale=scale, gap=0)
+
+
+def png_data_uri(image: torch.Tensor | np.ndarray) -> str:
+    """uint8 (c, h, w) -> 'data:image/png;base64,...' at its own size (the browser upscales it with pixelated rendering)."""
+    buffer = io.BytesIO()
+    thumbnail(image, scale=1).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

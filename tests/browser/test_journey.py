@@ -185,6 +185,23 @@ def sidebar(page) -> str:
     return page.locator('[data-testid="stSidebarUserContent"]').inner_text()
 
 
+def hover_first_point(page) -> None:
+    """Move the real mouse onto the chart's first point and wait for that point's image to show beside it."""
+    page.wait_for_selector(f"{key('em_chart')} .js-plotly-plot .scatterlayer .point")
+    x, y = page.evaluate(
+        """() => {
+            const gd = document.querySelector('.st-key-em_chart .js-plotly-plot');
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, trace = gd.data[0], box = gd.getBoundingClientRect();
+            return [box.left + xa._offset + xa.l2p(trace.x[0]), box.top + ya._offset + ya.l2p(trace.y[0])];
+        }"""
+    )
+    page.mouse.move(x - 30, y - 30)
+    page.mouse.move(x, y, steps=5)
+    tip = page.locator("#metascope-hover-image")
+    tip.wait_for(state="visible", timeout=10_000)
+    assert tip.get_attribute("src").startswith("data:image/png;base64,")
+
+
 def test_journey(page, server: str) -> None:
     try:
         journey(page, server)
@@ -248,10 +265,11 @@ def journey(page, server: str) -> None:
     wait_until(lambda: "This is the current learner" in main_text(page), 30, "the page to confirm the learner")
     shoot(page, "04-train-done")
 
-    for title, shot in (("Embeddings", "05-embeddings"), ("Distances", "06-distances")):
-        if (ROOT / "pages" / f"{title.lower()}.py").exists():  # written by another engineer; may come later
-            go(page, title)
-            shoot(page, shot)
+    go(page, "Embeddings")
+    hover_first_point(page)  # its image appears beside the cursor
+    shoot(page, "05-embeddings")
+    go(page, "Distances")
+    shoot(page, "06-distances")
 
     go(page, "Runs")
     page.wait_for_selector('[data-testid="stDataFrame"]')

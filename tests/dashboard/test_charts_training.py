@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dashboard.charts.images import GAP_GREY, image_strip, thumbnail
+from dashboard.charts.images import GAP_GREY, image_strip, png_data_uri, thumbnail
 from dashboard.charts.training import accuracy_histogram, compare_curves, split_records, training_curves
 
 TRAIN = [{"step": s, "loss": 2.0 / s, "train_acc": 0.2 * s, "lr": 1e-3} for s in (1, 2, 3, 4)]
@@ -96,3 +96,16 @@ def test_inner_loop_curves_draw_query_and_support_per_inner_step():
     assert set(by_name) == {"query loss", "query accuracy", "support loss", "support accuracy"}
     assert list(by_name["query loss"].x) == [0, 1, 2] and list(by_name["support accuracy"].y) == pytest.approx([0.2, 0.6, 1.0])
     assert by_name["query loss"].xaxis == "x" and by_name["query accuracy"].xaxis == "x2"  # loss left, accuracy right
+
+
+def test_png_data_uri_round_trips_the_pixels():
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
+    uri = png_data_uri(image)
+    assert uri.startswith("data:image/png;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert decoded.size == (28, 28) and np.array_equal(np.asarray(decoded), image[0].numpy())
