@@ -189,10 +189,10 @@ if view in ("compare", "adapt"):
     a, b = st.columns(2)
     a.plotly_chart(figure(*shown[before_name], title=titles[0]), key="em_chart_before")
     with a:
-        hover_images("em_chart_before", image_set.images, shown[before_name][0].image_idx)
+        hover_images("em_chart_before", image_set.images, shown[before_name][0].image_idx, repr(choice))
     with b:
         event = st.plotly_chart(figure(*shown["main"], title=titles[1]), key="em_chart", **chart_kw)
-        hovering = hover_images("em_chart", image_set.images, shown["main"][0].image_idx)
+        hovering = hover_images("em_chart", image_set.images, shown["main"][0].image_idx, repr(choice))
     side = st.container()
 else:
     if view == "steps":
@@ -201,7 +201,7 @@ else:
     chart_col, side = st.columns([3, 1])
     with chart_col:
         event = st.plotly_chart(figure(points, coords, protos), key="em_chart", **chart_kw)
-        hovering = hover_images("em_chart", image_set.images, points.image_idx)
+        hovering = hover_images("em_chart", image_set.images, points.image_idx, repr(choice))
 if not hovering:
     st.caption(f"Images on hover are off above {HOVER_MAX_POINTS:,} points; click a point, or draw a box or lasso, to see images.")
 
