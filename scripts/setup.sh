@@ -15,13 +15,20 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check "${reqs[@]}" -e .
   touch "$stamp"
 fi
-if [ "${1:-}" = dev ] && ! command -v chromium >/dev/null 2>&1; then
-  # the browser journey drives Debian's Chromium; without root it is skipped with a reason
-  if [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; }) || echo "warning: could not install chromium"
-  elif sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-wqy-microhei || echo "warning: could not install chromium"
-  else
-    echo "note: chromium is not installed and this user cannot install it; browser tests will be skipped"
+if [ "${1:-}" = dev ]; then
+  # the browser tests drive Debian's Chromium (without it they are skipped with a reason); the font draws
+  # the Chinese lesson text in their screenshots
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
+  if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      (timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+        || { timeout 300 apt-get update -qq && timeout 600 apt-get install -y -qq "${missing[@]}"; }) || echo "warning: could not install ${missing[*]}"
+    elif sudo -n true 2>/dev/null; then
+      (timeout 300 sudo apt-get update -qq && timeout 600 sudo apt-get install -y -qq "${missing[@]}") || echo "warning: could not install ${missing[*]}"
+    else
+      echo "note: ${missing[*]} not installed and this user cannot install it; browser tests need chromium"
+    fi
   fi
 fi
