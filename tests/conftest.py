@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from core.data.base import ImageSet
 
@@ -34,6 +36,21 @@ def make_toy_set(n_classes: int = 30, per_class: int = 12, size: int = 16, seed:
     names = tuple(f"class-{i:03d}" for i in range(n_classes))
     class_groups = tuple(f"group-{i % groups}" for i in range(n_classes)) if groups else None
     return ImageSet("toy", images, labels, names, class_groups, source=f"toy seed={seed}")
+
+
+def write_image_folder(root: Path, groups: int = 4, classes: int = 5, per_class: int = 20, size: int = 28) -> Path:
+    """group/class/NN.png: each class a random pattern of squares, each image that pattern plus noise."""
+    rng = np.random.default_rng(0)
+    for g in range(groups):
+        for c in range(classes):
+            pattern = rng.random((size // 4, size // 4)) > 0.6
+            base = np.kron(pattern, np.ones((4, 4))) * 200
+            folder = root / f"group{g}" / f"class{g}{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="L").save(folder / f"{i:02d}.png")
+    return root
 
 
 @pytest.fixture

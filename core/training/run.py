@@ -181,8 +181,29 @@ def train_run(
     return status
 
 
+def train_reporting_errors(
+    config: RunConfig,
+    run: RunDir,
+    log: MetricsLog,
+    callbacks: Sequence[Callback],
+    controls: Controls,
+    init_from: str | Path | None,
+) -> tuple[str, str | None]:
+    """train_run that records an exception in the run folder instead of raising -> (status, error or None)."""
+    try:
+        return train_run(config, run, log, callbacks, controls, init_from=init_from), None
+    except Exception as exc:  # the run fails, the app does not: the error is shown to the user
+        error = f"{type(exc).__name__}: {exc}"
+        run.write_json("error.json", {"error": error, "traceback": traceback.format_exc()})
+        run.update_info(status="failed", error=error)
+        return "failed", error
+
+
 class TrainingRun:
-    """Trains a RunConfig in a daemon thread. pause(), resume(), stop(); snapshot() for pollers."""
+    """Trains a RunConfig in a daemon thread. pause(), resume(), stop(); snapshot() for pollers.
+
+    See core.training.process_run.ProcessRun for the same in a process of its own.
+    """
 
     def __init__(self, config: RunConfig, runs_dir: str | Path = DEFAULT_RUNS_DIR, init_from: str | Path | None = None):
         self.config = config
@@ -206,15 +227,7 @@ class TrainingRun:
         return self
 
     def _main(self) -> None:
-        progress = _Progress(self)
-        try:
-            status = train_run(self.config, self.run, self.log, [progress], self.controls, init_from=self.init_from)
-            self._status = status
-        except Exception as exc:  # the run fails, the app does not: the error is shown to the user
-            self._error = f"{type(exc).__name__}: {exc}"
-            self._status = "failed"
-            self.run.write_json("error.json", {"error": self._error, "traceback": traceback.format_exc()})
-            self.run.update_info(status="failed", error=self._error)
+        self._status, self._error = train_reporting_errors(self.config, self.run, self.log, [_Progress(self)], self.controls, self.init_from)
 
     def pause(self) -> None:
         if self._status == "running":
@@ -271,16 +284,22 @@ _RUNS: dict[str, TrainingRun] = {}
 _RUNS_LOCK = threading.Lock()
 
 
-def start_run(config: RunConfig, runs_dir: str | Path = DEFAULT_RUNS_DIR, init_from: str | Path | None = None) -> TrainingRun:
+def start_run(
+    config: RunConfig, runs_dir: str | Path = DEFAULT_RUNS_DIR, init_from: str | Path | None = None, isolate: bool = False
+) -> TrainingRun:
     """Start a run in the background and register it process-wide, so a browser refresh finds it.
 
+    isolate: train in a child process (ProcessRun) rather than a thread, so that work in this process
+    (a dashboard drawing pages) does not slow it; costs the child's start-up (importing torch, ~2 s).
     One run trains at a time: a second start while one is active raises RunError.
     """
+    from core.training.process_run import ProcessRun  # it builds on this module
+
     with _RUNS_LOCK:
         busy = [r for r in _RUNS.values() if not r.snapshot().done]
         if busy:
             raise RunError(f"run {busy[0].id} is still training; stop it or wait for it to finish")
-        run = TrainingRun(config, runs_dir, init_from)
+        run = (ProcessRun if isolate else TrainingRun)(config, runs_dir, init_from)
         _RUNS[run.id] = run
     return run.start()
 

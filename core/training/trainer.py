@@ -32,11 +32,14 @@ class Callback:
 
 
 class Controls:
-    """Stop and pause switches shared between the training thread and whoever drives it."""
+    """Stop and pause switches shared between the training thread and whoever drives it.
 
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.running = threading.Event()  # cleared while paused
+    event: the Event type; multiprocessing's (a context's .Event) when training runs in another process.
+    """
+
+    def __init__(self, event: Callable[[], Any] = threading.Event) -> None:
+        self.stop = event()
+        self.running = event()  # cleared while paused
         self.running.set()
 
     def wait_if_paused(self) -> None:

@@ -10,15 +10,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.store import RunStore
 from core.training import active_run, train_run
 from dashboard.state import DataChoice
+from tests.conftest import write_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -27,21 +26,6 @@ TIMEOUT_S = 120  # a first run imports torch and loads the data
 
 def page_file(name: str) -> str:
     return str(ROOT / "pages" / f"{name}.py")
-
-
-def write_image_folder(root: Path, groups: int = 4, classes: int = 5, per_class: int = 20, size: int = 28) -> Path:
-    """group/class/NN.png: each class a random pattern of squares, each image that pattern plus noise."""
-    rng = np.random.default_rng(0)
-    for g in range(groups):
-        for c in range(classes):
-            pattern = rng.random((size // 4, size // 4)) > 0.6
-            base = np.kron(pattern, np.ones((4, 4))) * 200
-            folder = root / f"group{g}" / f"class{g}{c}"
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels, mode="L").save(folder / f"{i:02d}.png")
-    return root
 
 
 @pytest.fixture(scope="session")
