@@ -101,8 +101,7 @@ class TrainConfig:
         _check(self.schedule in ("cosine", "step", "constant"), f"unknown schedule '{self.schedule}'; use cosine, step or constant")
         _check(self.val_every >= 0 and self.val_episodes >= 1, "val_every must be >= 0 and val_episodes >= 1")
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
-        _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-               f"unknown device '{self.device}'; use auto, cpu or cuda")
+        _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device '{self.device}'; use auto, cpu or cuda")
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,10 @@ class ClassPool:
     def check(self, shape: EpisodeShape) -> None:
         """Raise EpisodeError when `shape` cannot be drawn from this pool."""
         if shape.n_way > self.n_classes:
-            raise EpisodeError(f"n_way={shape.n_way} but this split has only {self.n_classes} classes; "
-                               f"lower N to at most {self.n_classes} or pick a split with more classes")
+            raise EpisodeError(
+                f"n_way={shape.n_way} but this split has only {self.n_classes} classes; "
+                f"lower N to at most {self.n_classes} or pick a split with more classes"
+            )
         smallest = int(self.counts.min())
         if shape.per_class > smallest:
             raise EpisodeError(
@@ -156,8 +158,9 @@ class EpisodeSampler:
             yield self.sample()
 
 
-def build_episode(image_set: ImageSet, support: dict[int, Sequence[int]], query: dict[int, Sequence[int]],
-                  device: torch.device | str = "cpu") -> Episode:
+def build_episode(
+    image_set: ImageSet, support: dict[int, Sequence[int]], query: dict[int, Sequence[int]], device: torch.device | str = "cpu"
+) -> Episode:
     """An episode from hand-picked images: {class_id: [dataset image index, ...]} for support and query.
 
     Classes take labels in the order of `support`. Every class needs the same number of
@@ -229,14 +232,18 @@ class EpisodeSpec:
     @classmethod
     def from_dict(cls, data: dict) -> EpisodeSpec:
         try:
-            return cls(tuple(map(int, data["class_ids"])), tuple(tuple(map(int, r)) for r in data["support"]),
-                       tuple(tuple(map(int, r)) for r in data["query"]))
+            return cls(
+                tuple(map(int, data["class_ids"])),
+                tuple(tuple(map(int, r)) for r in data["support"]),
+                tuple(tuple(map(int, r)) for r in data["query"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise EpisodeError(f"not an episode description: {exc}") from exc
 
 
-def draw_spec(image_set: ImageSet, class_ids: Sequence[int], shape: EpisodeShape, seed: int,
-              fixed_classes: Sequence[int] | None = None) -> EpisodeSpec:
+def draw_spec(
+    image_set: ImageSet, class_ids: Sequence[int], shape: EpisodeShape, seed: int, fixed_classes: Sequence[int] | None = None
+) -> EpisodeSpec:
     """A seeded episode from the classes `class_ids` (a split); with `fixed_classes`, exactly those classes.
 
     This is what the dashboard's "new episode" button draws; sampling is by index, no images are loaded.

@@ -46,8 +46,9 @@ def checkpoint_metadata(config: RunConfig, learner: MetaLearner) -> dict[str, st
     return {"method": config.learner.method, "input_shape": f"{learner.in_channels},{learner.image_size},{learner.image_size}"}
 
 
-def load_learner(run: str | Path | RunDir, checkpoint: int | str | Path | None = None,
-                 device: str | torch.device = "cpu") -> tuple[MetaLearner, RunConfig, Checkpoint]:
+def load_learner(
+    run: str | Path | RunDir, checkpoint: int | str | Path | None = None, device: str | torch.device = "cpu"
+) -> tuple[MetaLearner, RunConfig, Checkpoint]:
     """Rebuild a run's learner from a checkpoint (by step, by path, or the latest when None).
 
     Raises CheckpointError, naming the file and the mismatch, for a damaged, foreign or

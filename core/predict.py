@@ -31,8 +31,9 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_file(p))
 
 
-def predict_folders(run_dir: str | Path, support_dir: str | Path, query_dir: str | Path,
-                    checkpoint: int | None = None) -> list[tuple[str, str, float]]:
+def predict_folders(
+    run_dir: str | Path, support_dir: str | Path, query_dir: str | Path, checkpoint: int | None = None
+) -> list[tuple[str, str, float]]:
     """(query file name, predicted class, probability of that class) for every image in `query_dir`.
 
     support_dir holds one sub-folder of images per class (at least two classes, one image or more each).

@@ -117,7 +117,8 @@ def test_a_child_whose_parent_dies_stops_and_keeps_its_last_state(folder, tmp_pa
     script = tmp_path / "parent.py"
     script.write_text(PARENT)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    parent = subprocess.Popen([sys.executable, str(script), str(folder), str(tmp_path / "runs")], env=env, stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, str(script), str(folder), str(tmp_path / "runs")]
+    parent = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     try:
         child_pid, run_path = parent.stdout.readline().split()
         parent.kill()

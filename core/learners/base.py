@@ -58,8 +58,9 @@ class MetaLearner(nn.Module):
         logits = self(support_x, support_y, query_x, n_way)
         return F.cross_entropy(logits, query_y), logits
 
-    def explain(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
-                n_way: int | None = None) -> dict[str, torch.Tensor]:
+    def explain(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, n_way: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """What the learner computed on an episode, for display: at least 'logits' (q, n_way),
         and where it has them 'distance' (q, n_way) or 'similarity', 'attention' (q, s), 'relation' (q, n_way)."""
         return {"logits": self(support_x, support_y, query_x, n_way)}

@@ -36,9 +36,10 @@ class ProcessRun(TrainingRun):
         self.controls = Controls(_CONTEXT.Event)
         self._channel = _CONTEXT.Queue()
         self._shared_step = _CONTEXT.Value("q", 0, lock=False)  # written by the child only; torn reads cannot happen on one word
+        start = None if init_from is None else str(init_from)
         self._process = _CONTEXT.Process(
             target=_child_main,
-            args=(config, str(self.run.path), None if init_from is None else str(init_from), self.controls, self._channel, self._shared_step),
+            args=(config, str(self.run.path), start, self.controls, self._channel, self._shared_step),
             name=f"metascope-train-{self.run.id}",
             daemon=True,  # the server's exit ends it (its last checkpoint and metrics stay on disk)
         )

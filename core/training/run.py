@@ -227,7 +227,8 @@ class TrainingRun:
         return self
 
     def _main(self) -> None:
-        self._status, self._error = train_reporting_errors(self.config, self.run, self.log, [_Progress(self)], self.controls, self.init_from)
+        progress = _Progress(self)
+        self._status, self._error = train_reporting_errors(self.config, self.run, self.log, [progress], self.controls, self.init_from)
 
     def pause(self) -> None:
         if self._status == "running":
