@@ -58,6 +58,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-episodes", type=int, default=d_train.val_episodes)
     p.add_argument("--checkpoint-every", type=int, default=d_train.checkpoint_every)
     p.add_argument("--device", default=d_train.device)
+    p.add_argument("--precision", default=d_train.precision, help="auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from")
 
@@ -72,6 +73,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
         meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
         seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
+        precision=a.precision,
     )  # fmt: skip
     return RunConfig(learner, train)
 
@@ -133,7 +135,7 @@ def cmd_download(a: argparse.Namespace) -> None:
 def cmd_bench(a: argparse.Namespace) -> None:
     from core.bench import run_benchmark
 
-    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads), indent=2))
+    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections), indent=2))
 
 
 def build_parser() -> ArgumentParser:
@@ -167,6 +169,7 @@ def build_parser() -> ArgumentParser:
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
     be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default 2)")
+    be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
     return parser

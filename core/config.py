@@ -87,6 +87,7 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps between checkpoints (the last step is always saved)
     log_every: int = 10  # steps between metric records (each record syncs the device)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 autocast on a GPU that has it, else fp32) | fp32 | bf16
 
     def __post_init__(self) -> None:
         from core.data.registry import DATASETS
@@ -102,6 +103,7 @@ class TrainConfig:
         _check(self.val_every >= 0 and self.val_episodes >= 1, "val_every must be >= 0 and val_episodes >= 1")
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device '{self.device}'; use auto, cpu or cuda")
+        _check(self.precision in ("auto", "fp32", "bf16"), f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
 
 
 @dataclass(frozen=True)

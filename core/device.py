@@ -17,6 +17,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def mixed_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype training uses: bf16 or None (plain float32).
+
+    'auto' takes bf16 on a CUDA device that has it (tensor cores; BN and losses stay float32
+    under autocast) and float32 on the CPU, where bf16 convolutions are slower on most processors.
+    """
+    device = torch.device(device)
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def describe_device(device: torch.device | str) -> str:
     """A human label: 'CPU (2 threads)' or 'CUDA 0: NVIDIA H100 80GB HBM3'."""
     device = torch.device(device)

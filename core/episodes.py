@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -89,6 +90,7 @@ class ClassPool:
         self.labels = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (n,) local class
         self.class_ids = tuple(int(c) for c in ids)
         self.rotations = tuple(turns)
+        self._label_cache: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def n_classes(self) -> int:
@@ -112,36 +114,54 @@ class ClassPool:
         """Pool rows for local `classes` (n_way,) at in-class `positions` (n_way, m) -> (n_way, m)."""
         return self.starts[classes].unsqueeze(1) + positions
 
-    def episode(self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int) -> Episode:
-        """Episode from local `classes` (n_way,) and in-class `positions` (n_way, k_shot+q_query)."""
+    def episode(self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int, device_rows: torch.Tensor | None = None) -> Episode:
+        """Episode from local `classes` (n_way,) and in-class `positions` (n_way, k_shot+q_query).
+
+        device_rows: the same rows (n_way, k_shot+q_query) already on the pool's device, when the
+        caller copied them ahead (EpisodeSampler does, so that a step waits on no host copy).
+        """
         rows = self.rows(classes, positions)
         n_way, per_class = rows.shape
-        support_rows, query_rows = rows[:, :k_shot].reshape(-1), rows[:, k_shot:].reshape(-1)
-        labels = torch.arange(n_way)
-        dev_support, dev_query = support_rows.to(self.device), query_rows.to(self.device)
+        on_device = rows.to(self.device) if device_rows is None else device_rows
+        support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
         return Episode(
-            support_x=to_float(self.images[dev_support]),
-            support_y=labels.repeat_interleave(k_shot).to(self.device),
-            query_x=to_float(self.images[dev_query]),
-            query_y=labels.repeat_interleave(per_class - k_shot).to(self.device),
+            support_x=to_float(self.images[on_device[:, :k_shot].reshape(-1)]),
+            support_y=support_y,
+            query_x=to_float(self.images[on_device[:, k_shot:].reshape(-1)]),
+            query_y=query_y,
             class_ids=tuple(self.class_ids[int(c)] for c in classes),
             rotations=tuple(self.rotations[int(c)] for c in classes),
-            support_idx=self.image_ids[support_rows],
-            query_idx=self.image_ids[query_rows],
+            support_idx=self.image_ids[rows[:, :k_shot].reshape(-1)],
+            query_idx=self.image_ids[rows[:, k_shot:].reshape(-1)],
         )
+
+    def _labels(self, n_way: int, k_shot: int, q_query: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Episode labels (n_way*k_shot,), (n_way*q_query,) on the device, made once per shape."""
+        cache = self._label_cache
+        if (n_way, k_shot, q_query) not in cache:
+            labels = torch.arange(n_way, device=self.device)
+            cache[n_way, k_shot, q_query] = (labels.repeat_interleave(k_shot), labels.repeat_interleave(q_query))
+        return cache[n_way, k_shot, q_query]
 
 
 class EpisodeSampler:
-    """Seeded stream of N-way K-shot Q-query episodes; the same seed gives the same episodes."""
+    """Seeded stream of N-way K-shot Q-query episodes; the same seed gives the same episodes on any device.
 
-    def __init__(self, pool: ClassPool, n_way: int, k_shot: int, q_query: int, seed: int = 0):
+    Draws are made on the CPU with one seeded generator. For a GPU pool the image rows of the next
+    `ahead` episodes go over in one asynchronous copy from pinned memory, so sampling never makes
+    a training step wait for the host.
+    """
+
+    def __init__(self, pool: ClassPool, n_way: int, k_shot: int, q_query: int, seed: int = 0, ahead: int = 32):
         self.shape = EpisodeShape(n_way, k_shot, q_query)
         pool.check(self.shape)
         self.pool = pool
         self.seed = seed
+        self.ahead = max(1, ahead)
         self.generator = torch.Generator().manual_seed(seed)
         # positions past a class's count get score 2 so argsort never picks them
         self._invalid = torch.arange(int(pool.counts.max())).unsqueeze(0) >= pool.counts.unsqueeze(1)
+        self._queue: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = deque()
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Local classes (n_way,) and in-class positions (n_way, k_shot+q_query), without images."""
@@ -150,8 +170,19 @@ class EpisodeSampler:
         return classes, scores.argsort(dim=1)[:, : self.shape.per_class]
 
     def sample(self) -> Episode:
-        classes, positions = self.draw()
-        return self.pool.episode(classes, positions, self.shape.k_shot)
+        if not self._queue:
+            self._draw_ahead()
+        classes, positions, rows = self._queue.popleft()
+        return self.pool.episode(classes, positions, self.shape.k_shot, rows)
+
+    def _draw_ahead(self) -> None:
+        """The next `ahead` draws, their rows copied to the device in one non-blocking transfer."""
+        draws = [self.draw() for _ in range(self.ahead)]
+        rows = torch.stack([self.pool.rows(c, p) for c, p in draws])  # (ahead, n_way, per_class)
+        if self.pool.device.type == "cuda":
+            rows = rows.pin_memory()  # a pageable source would make the copy synchronous
+        on_device = rows.to(self.pool.device, non_blocking=True)
+        self._queue.extend((c, p, r) for (c, p), r in zip(draws, on_device.unbind(0), strict=True))
 
     def __iter__(self) -> Iterator[Episode]:
         while True:

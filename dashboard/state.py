@@ -20,6 +20,7 @@ from core.episodes import EpisodeSpec
 RUNS_DIR_DEFAULT = "runs"
 RUNS_DIR_ENV = "METASCOPE_RUNS_DIR"  # where a deployment (or a test) keeps its runs
 OMNIGLOT_ENV = "METASCOPE_OMNIGLOT"  # a default for the Omniglot data-dir input
+ISOLATE_ENV = "METASCOPE_RUN_IN_PROCESS"  # 1: each training run in a child process (crash isolation)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,16 @@ def runs_dir() -> Path:
 
 def set_runs_dir(path: str | Path) -> None:
     _set("ms_runs_dir", str(path))
+
+
+def isolate_runs() -> bool:
+    """Train in a child process rather than a thread ($METASCOPE_RUN_IN_PROCESS=1).
+
+    Off by default: measured here, a child process trains no faster while a page polls it (the
+    browser's rendering takes the cores, not the server), starts 4-8 s slower and holds about
+    1 GB more. It buys isolation: a crash or out-of-memory kill in training leaves the server up.
+    """
+    return os.environ.get(ISOLATE_ENV, "") not in ("", "0")
 
 
 def default_omniglot_dir() -> str:

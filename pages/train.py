@@ -26,14 +26,14 @@ if st.button("Start", key="tr_start", type="primary", disabled=busy, icon=":mate
         train_classes = loaders.class_split(data, config.train.split_seed).classes("train")
         ClassPool(image_set, train_classes, config.train.rotations).check(config.train.train_shape)
         with st.spinner("Starting the run…"):
-            run = start_run(config, state.runs_dir(), isolate=True)  # in its own process: drawing pages must not slow it
+            run = start_run(config, state.runs_dir(), isolate=state.isolate_runs())
         state.set_run_id(run.id)
         st.rerun()
 
 
 @st.fragment(run_every=1.0 if busy else None)
 def live() -> None:
-    """Redrawn every second while a run trains (the run lives in its own process; this only reads it)."""
+    """Redrawn every second while a run trains (the run trains in the background; this only reads it)."""
     run = widgets.current_training_run()
     if run is None:
         st.info("No run yet: choose the settings above and press Start.", icon=":material/info:")

@@ -8,6 +8,7 @@
 - train_eps: the episodes/s of a run started on the Train page while that page stays open and polls, against the
   same configuration trained by core's train_run in a process of its own once the dashboard is closed (the goal:
   the dashboard costs at most 10%);
+- cpu_cores_while_polling: the cores used meanwhile by the server, the run's training process and Chromium;
 - rss_mb: the server's resident memory at start, with a run training, and at its peak while the Embeddings page
   embeds and projects `--points` images of the glyphs dataset (PCA) while that run goes on.
 Uses Chromium at /usr/bin/chromium and the helpers of the browser journey test; runs and caches go to a temp folder
@@ -54,6 +55,31 @@ class PeakRss:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class CpuShares:
+    """CPU time used from now on by the server, its training child and Chromium, in cores (1.0 = one core busy)."""
+
+    def __init__(self, server_pid: int):
+        server = psutil.Process(server_pid)
+        self.groups = {"server": [server], "training_process": server.children(recursive=True)}
+        self.groups["chromium"] = [q for q in psutil.process_iter(["name"]) if "chrom" in (q.info["name"] or "")]
+        self.start, self.used = time.perf_counter(), {name: self._cpu(procs) for name, procs in self.groups.items()}
+
+    @staticmethod
+    def _cpu(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def cores(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.start
+        return {name: round((self._cpu(procs) - self.used[name]) / elapsed, 2) for name, procs in self.groups.items()}
 
 
 def open_page(tab, title: str) -> float:
@@ -109,7 +135,9 @@ def main() -> None:
             figures["rss_mb"]["run_training"] = round(rss.now_mb())
             run_dir = next((tmp / "runs").iterdir())
             polled_from = time.time()
+            cpu = CpuShares(server.pid)
             time.sleep(args.poll_s)  # the Train page stays open, its fragment polling the run
+            figures["cpu_cores_while_polling"] = cpu.cores()
             figures["train_eps"] = {"dashboard_polling": steady_eps(run_dir / "metrics.jsonl", polled_from, time.time())}
             open_page(tab, "Embeddings")
             tab.locator(key("em_source")).get_by_text("a sample of splits").click()

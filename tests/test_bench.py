@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from core.bench import BenchSizes, run_benchmark
 from core.bench.common import TutorialProtoNet
 from core.bench.measure import count_flops
+from core.bench.projections import bench_projections
+from core.bench.variants import Variant, syncs_per_step, variant_speed
 from core.config import EpisodeShape, LearnerConfig
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate, score_by_index
@@ -120,3 +122,19 @@ def test_quick_benchmark_from_the_command_line(tmp_path) -> None:
     out = json.loads(done.stdout)
     assert all(isinstance(out[k], float) for k in REQUIRED) and out["quick"] is True
     assert out["eval_acc_check_fast"] == out["eval_acc_check_per_episode"]
+
+
+def test_training_variants_report_speeds_and_leave_the_learner_alone(toy28) -> None:
+    pool = ClassPool(toy28, range(20))
+    learner = seeded()
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    shape = EpisodeShape(5, 1, 5)
+    figures = variant_speed(learner, pool, shape, Variant("bf16_meta_batch2", precision="bf16", meta_batch=2), steps=3, windows=2)
+    assert figures["eps"] > 0 and figures["wall_s"] > 0 and figures["loss_last_window"] > 0
+    assert all(torch.equal(v, learner.state_dict()[k]) for k, v in before.items())  # a copy was trained
+    assert syncs_per_step(learner, pool, shape, "bf16") is None  # counted on a GPU only
+
+
+def test_projections_can_be_skipped(toy28) -> None:
+    out = bench_projections(seeded(), ClassPool(toy28, range(5)), n=0, large=0)
+    assert out["umap5k_s"] is None and out["tsne5k_s"] is None and out["pca50k_s"] is None

@@ -121,3 +121,17 @@ def test_spec_round_trip_swap_and_fixed_classes(toy_set):
     assert fixed.class_ids == (9, 2, 4)
     with pytest.raises(EpisodeError):
         EpisodeSpec.from_dict({"class_ids": [1]})
+
+
+@pytest.mark.parametrize("ahead", [1, 3, 32])
+def test_read_ahead_gives_the_episodes_of_plain_draws(toy_set, ahead: int):
+    """The sampler copies rows `ahead` episodes at a time (for a GPU); the episodes are those of draw() in turn."""
+    pool = ClassPool(toy_set, list(range(12)))
+    sampler, reference = EpisodeSampler(pool, 4, 2, 3, seed=5, ahead=ahead), EpisodeSampler(pool, 4, 2, 3, seed=5)
+    for _ in range(7):  # crosses read-ahead boundaries
+        got, (classes, positions) = sampler.sample(), reference.draw()
+        want = pool.episode(classes, positions, 2)
+        assert got.class_ids == want.class_ids and torch.equal(got.query_idx, want.query_idx)
+        assert torch.equal(got.support_x, want.support_x) and torch.equal(got.query_x, want.query_x)
+        assert torch.equal(got.support_x, toy_set.images[got.support_idx].float() / 255)
+        assert got.support_y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and got.query_y.tolist() == [i for i in range(4) for _ in range(3)]

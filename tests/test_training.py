@@ -8,8 +8,9 @@ import threading
 import pytest
 import torch
 
-from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
+from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data.splits import split_classes
+from core.device import mixed_precision
 from core.episodes import EpisodeSampler
 from core.experiment import Experiment, load_learner
 from core.store import CheckpointError, RunStore, read_checkpoint
@@ -183,3 +184,29 @@ def _wait(condition, timeout: float = 60.0) -> None:
             return
         event.wait(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def test_precision_resolves_per_device_and_bad_names_are_refused():
+    assert mixed_precision("auto", "cpu") is None and mixed_precision("fp32", "cpu") is None
+    assert mixed_precision("bf16", "cpu") is torch.bfloat16
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'; use auto, fp32 or bf16"):
+        TrainConfig(precision="fp8")
+    assert RunConfig.from_dict(json.loads(tiny_config(precision="bf16").to_json())).train.precision == "bf16"
+    old = json.loads(tiny_config().to_json())
+    del old["train"]["precision"]  # a run saved before the setting existed
+    assert RunConfig.from_dict(old).train.precision == "auto"
+
+
+def test_bf16_training_runs_the_backbone_in_bf16_and_scores_in_float32(experiment):
+    config = tiny_config(episodes=40, lr=3e-3, precision="bf16")
+    learner = experiment.new_learner(config.learner)
+    seen: list[torch.dtype] = []
+    learner.backbone.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    trainer = Trainer(learner, EpisodeSampler(experiment.pool("train"), 5, 1, 3, seed=0), config.train, [recorder := Recorder()])
+    ep = trainer.sampler.sample()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = learner(ep.support_x, ep.support_y, ep.query_x, 5)
+    assert seen[-1] == torch.bfloat16 and logits.dtype == torch.float32
+    assert trainer.fit() == "finished" and seen[-1] == torch.bfloat16  # the trainer's steps ran under autocast too
+    assert all(p.dtype == torch.float32 for p in learner.parameters())  # weights stay float32
+    assert recorder.logs[-1]["loss"] < recorder.logs[0]["loss"]

@@ -1,8 +1,9 @@
 """Paying UMAP's and t-SNE's first-call costs (imports, numba compilation) in the background.
 
-The dashboard calls start_warmup() when it starts, so the first UMAP a user asks for does not
-wait ~20 s for numba. Compiled code is cached on disk (see core/analysis/__init__.py), so later
-processes only load it.
+The Embeddings page calls start_warmup() when it opens, so the UMAP or t-SNE a user asks for next
+does not wait ~20 s for numba. (Not at server start: the compiled code would then sit in the
+memory of every dashboard, also of those that never project.) Compiled code is cached on disk
+(see core/analysis/__init__.py), so later processes only load it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import os
 import platform
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,13 @@ import torch
 from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
 from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
 from core.bench.projections import bench_projections
+from core.bench.variants import gpu_variants, train_windows
 from core.config import EpisodeShape, LearnerConfig, TrainConfig
 from core.data import ImageSet, load_dataset, split_classes
-from core.device import describe_device, resolve_device
+from core.device import describe_device, mixed_precision, resolve_device
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate
 from core.learners import MetaLearner, make_learner
-from core.training.trainer import Callback, Record, Trainer
 
 DEFAULT_OMNIGLOT = Path("/work/shared/data/omniglot")
 SHAPE = EpisodeShape(5, 1, 15)  # 80 images per episode
@@ -69,10 +69,20 @@ def bench_dataset(data_dir: str | Path | None) -> ImageSet:
 
 
 def run_benchmark(
-    quick: bool = False, data_dir: str | None = None, threads: int = 2, sizes: BenchSizes | None = None, image_set: ImageSet | None = None
+    quick: bool = False,
+    data_dir: str | None = None,
+    threads: int = 2,
+    sizes: BenchSizes | None = None,
+    image_set: ImageSet | None = None,
+    projections: bool = True,
 ) -> dict[str, Any]:
-    """Run the benchmark -> one flat dict of figures (see README for the keys)."""
+    """Run the benchmark -> one flat dict of figures (see README for the keys).
+
+    projections=False skips PCA/UMAP/t-SNE (CPU work) and reports them as None: for a GPU run.
+    """
     sizes = sizes or (QUICK if quick else FULL)
+    if not projections:
+        sizes = replace(sizes, projection_points=0, large_points=0)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -95,6 +105,8 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
         out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes)
         common_model.load_state_dict(learner.state_dict())  # evaluate the same trained weights both ways
         out |= _eval(learner, common_model, test_pool, Path(tmp) / "test", device, sizes)
+    if device.type == "cuda":
+        out |= gpu_variants(learner, train_pool, SHAPE)
     out |= bench_projections(learner, train_pool, sizes.projection_points, sizes.large_points)
     out["train_ratio"] = out["train_eps"] / out["train_eps_common"]
     out["limit_share"] = out["train_eps"] / out["flop_limit_eps"]
@@ -120,23 +132,24 @@ def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
         )
 
 
-def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, float]:
-    """FLOPs of one training episode (forward + backward) and the episodes/s the matmul rate allows."""
+def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, Any]:
+    """FLOPs of one training episode (forward + backward) and the episodes/s the matmul rate allows.
+
+    The rate is measured in the precision training computes in: float32 on the CPU; on a GPU
+    bf16 (tensor cores) on large matrices, the device's practical peak.
+    """
     probe = copy.deepcopy(learner).train()  # the real learner's gradients and BN statistics stay untouched
     ep = EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, seed=SEED + 1).sample()
     flops = count_flops(lambda: probe.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, SHAPE.n_way)[0].backward())
-    gflops = matmul_gflops(device, sizes.matmul_seconds)
-    return {"episode_gflop": flops / 1e9, "matmul_gflops": gflops, "flop_limit_eps": gflops * 1e9 / flops}
-
-
-class _Windows(Callback):
-    """Collects the Trainer's records: one per timing window."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    def on_log(self, trainer: Trainer, record: Record) -> None:
-        self.records.append(record)
+    dtype = mixed_precision("auto", device) or torch.float32
+    n = 8192 if device.type == "cuda" else 1024
+    gflops = matmul_gflops(device, sizes.matmul_seconds, n=n, dtype=dtype)
+    return {
+        "episode_gflop": flops / 1e9,
+        "matmul_gflops": gflops,
+        "matmul_dtype": str(dtype).removeprefix("torch."),
+        "flop_limit_eps": gflops * 1e9 / flops,
+    }
 
 
 def _train(
@@ -154,9 +167,8 @@ def _train(
     config = TrainConfig(
         episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED
     )
-    windows = _Windows()
-    Trainer(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config, [windows]).fit()
-    rates = [r["episodes_per_s"] for r in windows.records[1:]]
+    records = train_windows(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
+    rates = [r["episodes_per_s"] for r in records[1:]]
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
     shared = len(common_draws) // w  # windows both paths trained on
     return {
@@ -165,8 +177,9 @@ def _train(
         "train_eps_common_median": statistics.median(common_rates),
         "train_eps_median": statistics.median(rates),
         "train_loss_common": statistics.fmean(common_losses),
-        "train_loss": statistics.fmean(r["loss"] for r in windows.records[:shared]),
-        "train_acc_last_window": windows.records[-1]["train_acc"],
+        "train_loss": statistics.fmean(r["loss"] for r in records[:shared]),
+        "train_acc_last_window": records[-1]["train_acc"],
+        "train_precision": str(mixed_precision(config.precision, device) or "float32").removeprefix("torch."),
         "train_episodes_compared": len(common_draws),
     }
 

@@ -25,12 +25,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(device: torch.device, seconds: float = 1.0, n: int = 1024, repeats: int = 3) -> float:
-    """Sustained float32 matmul GFLOP/s: the best of `repeats` runs of about `seconds` / `repeats` each.
+def matmul_gflops(device: torch.device, seconds: float = 1.0, n: int = 1024, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """Sustained matmul GFLOP/s in `dtype`: the best of `repeats` runs of about `seconds` / `repeats` each.
 
     The best, not the mean: on a shared machine other processes only ever slow a run down.
     """
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b  # first call pays library start-up
     sync(device)
     best = 0.0

@@ -16,7 +16,10 @@ def bench_projections(learner: MetaLearner, pool: ClassPool, n: int, large: int,
     """Seconds for PCA, UMAP and t-SNE of `n` embeddings, and for a `large` set the way the projector samples it.
 
     The `large` set repeats the pool's embeddings with a little noise when the pool has fewer points.
+    n == 0 skips them all: every figure is None.
     """
+    if n == 0:
+        return {"projection_points": 0, "large_points": 0} | {f"{m}{s}_s": None for m in ("pca", "umap", "tsne") for s in ("5k", "50k")}
     warm_s, _ = timed(lambda: start_warmup().join())
     rng = np.random.default_rng(seed)
     z = embed_images(learner, pool.images)  # (pool size, d)

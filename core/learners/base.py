@@ -49,7 +49,10 @@ class MetaLearner(nn.Module):
         n_way = infer_n_way(support_y, n_way)
         # one pass over support and query: half the kernel launches of two calls
         z = self.embed(torch.cat([support_x, query_x]))
-        return self.score(z[: support_x.shape[0]], support_y, z[support_x.shape[0] :], n_way)
+        # scores in (at least) float32 under bf16 autocast: ||a||^2 - 2ab + ||b||^2 cancels, and bf16 keeps 8 bits
+        z = z.float() if z.dtype in (torch.bfloat16, torch.float16) else z
+        with torch.autocast(z.device.type, enabled=False):
+            return self.score(z[: support_x.shape[0]], support_y, z[support_x.shape[0] :], n_way)
 
     def episode_loss(
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor, n_way: int | None = None

@@ -24,7 +24,8 @@ def pairwise_distance(a: torch.Tensor, b: torch.Tensor, kind: str = "euclidean")
 def prototypes(z: torch.Tensor, y: torch.Tensor, n_way: int) -> torch.Tensor:
     """Class means: embeddings (s, d) with labels (s,) in 0..n_way-1 -> (n_way, d)."""
     sums = z.new_zeros(n_way, z.shape[-1]).index_add_(0, y, z)
-    counts = torch.bincount(y, minlength=n_way).clamp_min(1).to(z.dtype)
+    # index_add_, not bincount: on a GPU bincount reads the labels' maximum back to the host
+    counts = z.new_zeros(n_way).index_add_(0, y, z.new_ones(y.shape)).clamp_min(1)
     return sums / counts.unsqueeze(1)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from core.config import TrainConfig
+from core.device import mixed_precision
 from core.episodes import EpisodeSampler
 from core.learners import MetaLearner
 
@@ -70,7 +71,9 @@ class Trainer:
     """Meta-trains `learner` on episodes from `sampler` for `config.episodes` optimizer steps.
 
     Each step averages the episode loss over `config.meta_batch` episodes. Loss and accuracy
-    stay on the device between records, so only every `log_every`-th step syncs.
+    stay on the device between records, so only every `log_every`-th step syncs. On a GPU the
+    forward pass runs under bf16 autocast (config.precision 'auto'); backward and the optimizer
+    step stay outside it, as autocast asks.
     `validate`, if given, returns {"val_acc": ..., "val_ci": ...} and runs every `val_every` steps.
     """
 
@@ -92,6 +95,8 @@ class Trainer:
         params = [p for p in learner.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(params, config) if params else None
         self.schedule = make_schedule(self.optimizer, config) if self.optimizer else None
+        self.device = sampler.pool.device
+        self.autocast_dtype = mixed_precision(config.precision, self.device)
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -105,7 +110,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         for _ in range(self.config.meta_batch):
             ep = self.sampler.sample()
-            loss, logits = self.learner.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, n_way)
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                loss, logits = self.learner.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, n_way)
             loss = loss / self.config.meta_batch
             if self.optimizer and loss.requires_grad:
                 loss.backward()
@@ -134,11 +140,12 @@ class Trainer:
             window_loss, window_acc, window_steps = window_loss + loss, window_acc + acc, window_steps + 1
             last = self.step == self.config.episodes
             if self.step % self.config.log_every == 0 or last:
-                elapsed = max(time.perf_counter() - window_start, 1e-9)
+                loss_value, acc_value = float(window_loss), float(window_acc)  # the one sync per record
+                elapsed = max(time.perf_counter() - window_start, 1e-9)  # after the sync: a GPU's queued work counts
                 record = {
                     "step": self.step,
-                    "loss": float(window_loss) / window_steps,  # one sync per record
-                    "train_acc": float(window_acc) / window_steps,
+                    "loss": loss_value / window_steps,
+                    "train_acc": acc_value / window_steps,
                     "lr": self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0,
                     "episodes_per_s": window_steps * self.config.meta_batch / elapsed,
                     "time": time.time(),

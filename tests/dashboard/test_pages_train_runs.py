@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
 from core.store import RunStore
 from core.training import active_run, get_run, start_run
-from dashboard.state import DataChoice, LearnerRef
+from core.training.process_run import ProcessRun
+from dashboard.state import ISOLATE_ENV, DataChoice, LearnerRef
 from dashboard.widgets import form_defaults, page_path, run_config
 
 JOIN_S = 180
@@ -128,13 +130,16 @@ def test_bad_settings_show_core_messages_and_start_nothing(open_app, folder_choi
     assert at.number_input(key="tr_n_way").value == 15  # the user's input is kept
 
 
-def test_a_real_run_trains_in_the_background_and_its_curves_are_drawn(open_app, folder_choice, tmp_path: Path):
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "process"])
+def test_a_real_run_trains_in_the_background_and_its_curves_are_drawn(open_app, folder_choice, tmp_path: Path, monkeypatch, in_process):
+    monkeypatch.setenv(ISOLATE_ENV, "1" if in_process else "0")  # threads by default; a child process on request
     at = open_app("train", ms_data=folder_choice)
     set_form(at, episodes=30, n_way=5, k_shot=1, q_query=5)
     at.button(key="tr_start").click().run()
     assert not at.exception and not at.error
     run = get_run(at.session_state["ms_run_id"])
     assert run is not None and Path(run.snapshot().run_dir).parent == tmp_path / "runs"
+    assert isinstance(run, ProcessRun) == in_process
     assert run.join(JOIN_S), "the tiny run did not finish"
     at.run()
     shown = metrics(at)

@@ -1,0 +1,112 @@
+"""Training speed of one learner under several settings (precision, meta-batch, compilation).
+
+On a GPU a Conv-4 episode of 80 small images is far too little work to fill the device: the
+step time is kernel launches and Python. These variants show how far each remedy goes, and
+`syncs_per_step` shows that a step never waits for the host (CUDA's sync debug mode counts it).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from core.config import EpisodeShape, TrainConfig
+from core.episodes import ClassPool, EpisodeSampler
+from core.learners import MetaLearner
+from core.training.trainer import Callback, Record, Trainer
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to train: autocast precision, episodes per optimizer step, torch.compile of the backbone."""
+
+    name: str
+    precision: str = "fp32"
+    meta_batch: int = 1
+    compile: bool = False
+
+
+GPU_VARIANTS = (
+    Variant("fp32"),
+    Variant("bf16", precision="bf16"),
+    Variant("bf16_meta_batch8", precision="bf16", meta_batch=8),
+    Variant("bf16_compiled", precision="bf16", compile=True),
+)
+
+
+class Windows(Callback):
+    """Collects the Trainer's records: one per timing window."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def on_log(self, trainer: Trainer, record: Record) -> None:
+        self.records.append(record)
+
+
+def train_windows(learner: MetaLearner, sampler: EpisodeSampler, config: TrainConfig) -> list[Record]:
+    """Train `learner` as `config` says; one record per `config.log_every` steps."""
+    windows = Windows()
+    Trainer(learner, sampler, config, [windows]).fit()
+    return windows.records
+
+
+def variant_speed(
+    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, variant: Variant, steps: int, windows: int = 3, seed: int = 0
+) -> dict[str, float]:
+    """Best episodes/s over `windows` timed windows of `steps` optimizer steps (after one warm-up window).
+
+    Trains a copy: `learner` is left as it was.
+    """
+    model = copy.deepcopy(learner)
+    if variant.compile:
+        model.backbone = torch.compile(model.backbone)  # the layers; scoring stays eager
+    config = TrainConfig(
+        episodes=steps * (1 + windows), train_shape=shape, meta_batch=variant.meta_batch, schedule="constant",
+        log_every=steps, val_every=0, seed=seed, precision=variant.precision,
+    )  # fmt: skip
+    start = time.perf_counter()
+    records = train_windows(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed), config)
+    return {
+        "eps": max(r["episodes_per_s"] for r in records[1:]),
+        "loss_last_window": records[-1]["loss"],
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def syncs_per_step(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 20) -> float | None:
+    """Host syncs per training step, as CUDA's sync debug mode reports them (None off a GPU)."""
+    if pool.device.type != "cuda":
+        return None
+    model = copy.deepcopy(learner)
+    config = TrainConfig(episodes=steps, train_shape=shape, schedule="constant", log_every=10**9, val_every=0, precision=precision)
+    trainer = Trainer(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed=1), config)
+    trainer.train_step()  # first-call set-up (cuDNN plans, allocations) is not a per-step cost
+    torch.cuda.synchronize(pool.device)
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                trainer.train_step()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return sum("synchroniz" in str(w.message) for w in caught) / steps
+
+
+def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, steps: int = 100) -> dict[str, object]:
+    """Speeds of GPU_VARIANTS and the syncs per step; a variant that fails reports its error, not a figure."""
+    out: dict[str, object] = {"syncs_per_step": syncs_per_step(learner, pool, shape, "bf16")}
+    for variant in GPU_VARIANTS:
+        try:
+            figures = variant_speed(learner, pool, shape, variant, steps)
+            out |= {f"train_eps_{variant.name}": figures["eps"], f"train_wall_s_{variant.name}": figures["wall_s"]}
+        except Exception as exc:  # noqa: BLE001 - one failed variant must not lose the others' figures
+            out[f"train_eps_{variant.name}"] = None
+            out[f"error_{variant.name}"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return out
