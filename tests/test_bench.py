@@ -15,7 +15,7 @@ from core.bench import BenchSizes, run_benchmark
 from core.bench.common import TutorialProtoNet
 from core.bench.measure import count_flops
 from core.bench.projections import bench_projections
-from core.bench.variants import Variant, syncs_per_step, variant_speed
+from core.bench.variants import Variant, gpu_variants, syncs_per_step, variant_speed
 from core.config import EpisodeShape, LearnerConfig
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate, score_by_index
@@ -138,3 +138,12 @@ def test_training_variants_report_speeds_and_leave_the_learner_alone(toy28) -> N
 def test_projections_can_be_skipped(toy28) -> None:
     out = bench_projections(seeded(), ClassPool(toy28, range(5)), n=0, large=0)
     assert out["umap5k_s"] is None and out["tsne5k_s"] is None and out["pca50k_s"] is None
+
+
+def test_gpu_variants_measure_on_the_cpu_too(toy28, monkeypatch) -> None:
+    """The GPU-only part of the bench runs anywhere (compile left out: it needs minutes on a CPU)."""
+    monkeypatch.setattr("core.bench.variants.GPU_VARIANTS", (Variant("fp32"), Variant("bad", precision="fp8")))
+    out = gpu_variants(seeded(), ClassPool(toy28, range(20)), EpisodeShape(5, 1, 5), steps=8)
+    assert out["syncs_per_step"] is None and out["train_eps_fp32"] > 0 and out["train_eps_one_forward_8"] > 0
+    assert out["profile_fp32"]["step_ms"] > 0 and out["profile_fp32"]["kernels_per_step"] == 0  # no GPU kernels here
+    assert out["train_eps_bad"] is None and "unknown precision 'fp8'" in out["error_bad"]  # a failed variant says why

@@ -13,8 +13,11 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
+from core.bench.measure import sync
 from core.config import EpisodeShape, TrainConfig
+from core.device import mixed_precision
 from core.episodes import ClassPool, EpisodeSampler
 from core.learners import MetaLearner
 from core.training.trainer import Callback, Record, Trainer
@@ -99,9 +102,84 @@ def syncs_per_step(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, p
     return sum("synchroniz" in str(w.message) for w in caught) / steps
 
 
+def one_forward_speed(
+    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, episodes: int, steps: int, precision: str = "bf16", seed: int = 0
+) -> float:
+    """Episodes/s when `episodes` episodes share one backbone call per optimizer step (scores vmapped).
+
+    Not how the Trainer trains: batch-norm statistics then span the episodes. It measures how much
+    of a GPU step is per-call overhead: the same images in fewer, larger kernels.
+    """
+    model = copy.deepcopy(learner).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sampler = EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed)
+    dtype = mixed_precision(precision, pool.device)
+    s = shape.n_way * shape.k_shot
+    score = torch.vmap(model.score, in_dims=(0, None, 0, None))
+
+    def step() -> None:
+        batch = [sampler.sample() for _ in range(episodes)]
+        x = torch.cat([torch.cat([e.support_x, e.query_x]) for e in batch])
+        with torch.autocast(pool.device.type, dtype=dtype, enabled=dtype is not None):
+            z = model.embed(x)
+        z = z.float().view(episodes, -1, z.shape[-1])
+        logits = score(z[:, :s], batch[0].support_y, z[:, s:], shape.n_way)  # (episodes, q, n_way)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch[0].query_y.repeat(episodes))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    best = 0.0
+    for window in range(4):  # the first is warm-up
+        sync(pool.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(pool.device)
+        if window:
+            best = max(best, steps * episodes / (time.perf_counter() - start))
+    return best
+
+
+def step_profile(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 30) -> dict[str, float]:
+    """Per training step: wall time, time the GPU spends in kernels, and kernel launches (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = copy.deepcopy(learner)
+    config = TrainConfig(episodes=steps, train_shape=shape, schedule="constant", log_every=10**9, val_every=0, precision=precision)
+    trainer = Trainer(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed=2), config)
+    for _ in range(5):
+        trainer.train_step()
+    sync(pool.device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        sync(pool.device)
+        wall = time.perf_counter() - start
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.device_time for e in kernels)
+    return {
+        "step_ms": 1000 * wall / steps,  # with the profiler's own overhead
+        "gpu_busy_ms": busy_us / 1000 / steps,
+        "gpu_busy_share": busy_us / 1e6 / wall,
+        "kernels_per_step": len(kernels) / steps,
+    }
+
+
 def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, steps: int = 100) -> dict[str, object]:
     """Speeds of GPU_VARIANTS and the syncs per step; a variant that fails reports its error, not a figure."""
     out: dict[str, object] = {"syncs_per_step": syncs_per_step(learner, pool, shape, "bf16")}
+    for name, measure in {
+        "profile_fp32": lambda: step_profile(learner, pool, shape, "fp32"),
+        "profile_bf16": lambda: step_profile(learner, pool, shape, "bf16"),
+        "train_eps_one_forward_8": lambda: one_forward_speed(learner, pool, shape, 8, steps // 4),
+        "train_eps_one_forward_32": lambda: one_forward_speed(learner, pool, shape, 32, steps // 8),
+    }.items():
+        try:
+            out[name] = measure()
+        except Exception as exc:  # noqa: BLE001 - as below
+            out[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
     for variant in GPU_VARIANTS:
         try:
             figures = variant_speed(learner, pool, shape, variant, steps)

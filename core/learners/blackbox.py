@@ -75,7 +75,8 @@ class BlackBox(EmbeddingLearner):
 
     def score(self, support_z, support_y, query_z, n_way):
         mask = attention_mask(support_z.shape[0], query_z.shape[0], support_z.device)
-        states = self.encoder(self.tokens(support_z, support_y, query_z, n_way), mask=mask)[0]
+        # is_causal=False said outright: left unsaid, the encoder compares the mask with a causal one (a GPU sync)
+        states = self.encoder(self.tokens(support_z, support_y, query_z, n_way), mask=mask, is_causal=False)[0]
         return self.read_out(states, support_y, n_way)
 
     def read_out(self, states: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:

@@ -34,9 +34,11 @@ class SiameseNet(EmbeddingLearner):
         d, same = episode_pairs(support_z, support_y, query_z, query_y)
         # An N-way episode has about N-1 negative pairs per positive one; a plain mean would mostly teach
         # "push apart". Averaging positives and negatives separately weighs both halves of the loss equally.
-        positive, negative = d[same], d[~same]
-        pulled = contrastive_loss(positive, torch.ones_like(positive), self.config.margin)
-        pushed = contrastive_loss(negative, torch.zeros_like(negative), self.config.margin)
+        # Masked means, not d[same]: boolean indexing reads the count back to the host (a GPU sync per step).
+        y = same.to(d.dtype)
+        per_pair = contrastive_loss(d, y, self.config.margin, reduce=False)
+        pulled = (per_pair * y).sum() / y.sum().clamp_min(1)
+        pushed = (per_pair * (1 - y)).sum() / (1 - y).sum().clamp_min(1)
         return pulled + pushed, self.score(support_z, support_y, query_z, n_way)
 
     def explain(self, support_x, support_y, query_x, n_way=None):
