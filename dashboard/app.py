@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # works from a plain checkout too, not only after `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
+from dashboard.preload import preload_engine  # noqa: E402
 from dashboard.state import init_state  # noqa: E402
 
 PAGES = [
@@ -34,6 +35,7 @@ def main() -> None:
         if (ROOT / "pages" / file).exists()
     ]
     st.navigation(pages).run()
+    preload_engine()  # after the page is drawn: Home needs no torch, the next page will
 
 
 main()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from core.config import EpisodeShape
-from core.episodes import EpisodeSpec
+
+if TYPE_CHECKING:  # core.episodes imports torch: the first page is drawn before it is loaded
+    from core.episodes import EpisodeSpec
 
 RUNS_DIR_DEFAULT = "runs"
 RUNS_DIR_ENV = "METASCOPE_RUNS_DIR"  # where a deployment (or a test) keeps its runs

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,19 +23,27 @@ from core.analysis.projection import ProjectionError
 from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data import DATASETS, DataError, ImageSet
-from core.device import describe_device, resolve_device
 from core.episodes import EpisodeSpec
 from core.evaluation import EvalResult, evaluate
 from core.experiment import load_learner
 from core.learners import LEARNERS
 from core.models.backbones import BACKBONES
 from core.store import CheckpointError, RunDir
-from core.training import RunError, RunSnapshot, TrainingRun, active_run, get_run, latest_run
+from core.training import RunError, RunSnapshot, TrainingRun, active_run
 from dashboard import loaders, state
 from dashboard.charts.images import image_strip, thumbnail
 from dashboard.charts.training import accuracy_histogram
+from dashboard.sidebar import (  # noqa: F401 - the pages use them through widgets too
+    ROOT,
+    current_training_run,
+    device_label,
+    episode_label,
+    learner_label,
+    link,
+    page_path,
+    sidebar,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunError, StorageError, ProjectionError)
 # core's messages are written for the command line too: (pattern, what the page calls it)
 _UI_WORDING = (
@@ -63,19 +70,6 @@ def show_error(error: BaseException | str) -> None:
     st.error(ui_message(error), icon=":material/error:")
 
 
-def page_path(file: str) -> str:
-    """Absolute path of a page file, as st.page_link and st.switch_page accept it from any entry point."""
-    return str(ROOT / "pages" / file)
-
-
-def link(file: str, label: str, icon: str | None = None) -> None:
-    """st.page_link to a page of pages/, or its label greyed out while that page does not exist yet."""
-    if (ROOT / "pages" / file).exists():
-        st.page_link(page_path(file), label=label, icon=icon)
-    else:
-        st.caption(f"{label} (not available yet)")
-
-
 def keyed(key: str, default: Any) -> str:
     """Widget key seeded from plain state: widget values vanish when a page is left, state does not."""
     if key not in st.session_state:
@@ -100,83 +94,6 @@ def reported(stop: bool = True) -> Iterator[None]:
         show_error(exc)
         if stop:
             st.stop()
-
-
-# --- sidebar -------------------------------------------------------------------------------------
-
-
-@st.cache_resource
-def device_label() -> str:
-    return describe_device(resolve_device("auto"))
-
-
-def current_training_run() -> TrainingRun | None:
-    """The run training in this process (a refreshed browser finds it), else the one this session followed,
-    else the last run of this process into this session's runs folder (so a refresh still shows how it ended)."""
-    run = active_run() or (get_run(state.run_id()) if state.run_id() else None)
-    if run is None and (last := latest_run()) is not None and last.run.path.parent == state.runs_dir():
-        run = last
-    if run is not None and run.id != state.run_id():
-        state.set_run_id(run.id)
-    return run
-
-
-def episode_label(spec: EpisodeSpec | None) -> str:
-    if spec is None:
-        return "none yet"
-    name = next((n for n, s in state.saved_episodes().items() if s == spec), "unsaved")
-    return f"{name} ({len(spec.class_ids)}-way {len(spec.support[0])}-shot)"
-
-
-def learner_label() -> str:
-    ref = state.learner_ref()
-    if ref.run_dir is None:
-        return "none chosen (train one or load a run)"
-    step = ref.step
-    if step is None:
-        saved = RunDir(ref.run_dir).checkpoints()
-        step = saved[-1].step if saved else None
-    return f"{Path(ref.run_dir).name} · step {step if step is not None else '?'} ({ref.method})"
-
-
-def sidebar() -> None:
-    """What the user is working on, on every page: dataset, split, episode, learner, device, training."""
-    data = state.data_choice()
-    source = f" · `{data.data_dir}`" if data.data_dir else ""
-    lines = [
-        f"**Dataset** {data.dataset}{source}",
-        f"**Split** {state.split()}",
-        f"**Episode** {episode_label(state.episode())}",
-        f"**Learner** {learner_label()}",
-        f"**Device** {device_label()}",
-    ]
-    run = current_training_run()
-    with st.sidebar:
-        st.markdown("  \n".join(lines))
-        saved_episode_picker()
-        if run is not None:  # its own fragment: the line stays current on every page while a run trains
-            st.fragment(_training_line, run_every=None if run.snapshot().done else 2.0)()
-
-
-def saved_episode_picker() -> None:
-    """A saved episode (of this dataset) made current from any page: Embeddings and Distances then show it."""
-    saved = state.saved_episodes_here()
-    if not saved:
-        return
-    st.session_state["sb_episode"] = next((n for n, s in saved.items() if s == state.episode()), None)
-
-    def use() -> None:
-        if (name := st.session_state.get("sb_episode")) is not None:
-            state.set_episode(saved[name])
-
-    st.selectbox("Saved episodes", list(saved), index=None, key="sb_episode", on_change=use, placeholder="use a saved episode…")
-
-
-def _training_line() -> None:
-    run = current_training_run()
-    if run is not None:
-        snap = run.snapshot()
-        st.markdown(f"**Training** {snap.status} · {snap.step}/{snap.total}")
 
 
 # --- datasets and episodes -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import sidebar as widgets  # not dashboard.widgets: this page is drawn before torch loads
+from dashboard import state
 
 widgets.sidebar()
 st.title("MetaScope")

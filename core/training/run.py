@@ -18,13 +18,10 @@ from core.evaluation import evaluate
 from core.experiment import Experiment, checkpoint_metadata, load_learner
 from core.learners import MetaLearner
 from core.store import DEFAULT_RUNS_DIR, RunDir, RunStore
+from core.training.registry import RunError, active_run, get_run, latest_run, register  # noqa: F401 - re-exported
 from core.training.trainer import Callback, Controls, Record, Trainer
 
 METRICS_WRITE_INTERVAL_S = 2.0  # rewriting metrics.jsonl atomically more often buys nothing
-
-
-class RunError(RuntimeError):
-    """A run cannot be started or controlled as asked."""
 
 
 class MetricsLog:
@@ -281,42 +278,15 @@ class _Progress(Callback):
         self.owner._step = step
 
 
-_RUNS: dict[str, TrainingRun] = {}
-_RUNS_LOCK = threading.Lock()
-
-
 def start_run(
     config: RunConfig, runs_dir: str | Path = DEFAULT_RUNS_DIR, init_from: str | Path | None = None, isolate: bool = False
 ) -> TrainingRun:
     """Start a run in the background and register it process-wide, so a browser refresh finds it.
 
-    isolate: train in a child process (ProcessRun) rather than a thread, so that work in this process
-    (a dashboard drawing pages) does not slow it; costs the child's start-up (importing torch, ~2 s).
+    isolate: train in a child process (ProcessRun) rather than a thread, so that a crash in training
+    leaves this process up; costs the child's start-up (importing torch, a few seconds).
     One run trains at a time: a second start while one is active raises RunError.
     """
     from core.training.process_run import ProcessRun  # it builds on this module
 
-    with _RUNS_LOCK:
-        busy = [r for r in _RUNS.values() if not r.snapshot().done]
-        if busy:
-            raise RunError(f"run {busy[0].id} is still training; stop it or wait for it to finish")
-        run = (ProcessRun if isolate else TrainingRun)(config, runs_dir, init_from)
-        _RUNS[run.id] = run
-    return run.start()
-
-
-def get_run(run_id: str) -> TrainingRun | None:
-    with _RUNS_LOCK:
-        return _RUNS.get(run_id)
-
-
-def active_run() -> TrainingRun | None:
-    """The run training now in this process, if any."""
-    with _RUNS_LOCK:
-        return next((r for r in _RUNS.values() if not r.snapshot().done), None)
-
-
-def latest_run() -> TrainingRun | None:
-    """The most recently started run of this process (active or not)."""
-    with _RUNS_LOCK:
-        return next(reversed(_RUNS.values()), None)
+    return register(lambda: (ProcessRun if isolate else TrainingRun)(config, runs_dir, init_from)).start()
