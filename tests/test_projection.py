@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.analysis.neighbours import exact_neighbours
 from core.analysis.projection import (
     MAX_POINTS,
     ProjectionError,
@@ -107,3 +108,29 @@ def test_warmup_starts_once_and_compiles_without_errors() -> None:
     assert start_warmup() is thread and thread.daemon
     thread.join(600)
     assert not thread.is_alive() and warmup_errors() == []
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_exact_neighbours_equal_a_brute_force_search(metric: str) -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    x, _ = clusters(n=700, d=12)
+    x[5] = x[4]  # an exact duplicate: each point must still come first in its own list
+    indices, distances = exact_neighbours(x, 8, metric, block=64)  # blocks that do not divide n
+    ref_d, ref_i = NearestNeighbors(n_neighbors=8, metric=metric, algorithm="brute").fit(x).kneighbors(x)
+    assert (indices[:, 0] == np.arange(700)).all() and (distances[:, 0] == 0).all()
+    np.testing.assert_allclose(distances, ref_d, rtol=1e-3, atol=1e-3)
+    assert (indices[:, 1:] == ref_i[:, 1:]).mean() > 0.99  # ties aside, the same neighbours in the same order
+    assert indices[4, 1] == 5 and indices[5, 1] == 4
+
+
+def test_umap_of_thousands_uses_exact_neighbours_and_keeps_clusters(monkeypatch) -> None:
+    """From 4,096 points UMAP gets exact neighbours (no NN-descent); the picture keeps the structure."""
+    import core.analysis.projection as projection
+
+    calls = []
+    monkeypatch.setattr(projection, "exact_neighbours", lambda *a: calls.append(a[1:]) or exact_neighbours(*a))
+    x, labels = clusters(n=4200, d=16, k=6)
+    y = project(x, "umap", ProjectionParams(n_neighbors=10), seed=0)
+    assert calls == [(10, "euclidean")] and y.shape == (4200, 2)
+    assert cluster_separation(y, labels) > 3.0

@@ -21,25 +21,14 @@ _thread: threading.Thread | None = None
 _errors: list[str] = []
 
 
-def _nn_descent(x: np.ndarray) -> None:
-    """Compile pynndescent's search as UMAP calls it from 4,096 points up (exact search below that).
-
-    Its two core functions use dynamic globals, so numba cannot cache them on disk: every process
-    compiles them once (~11 s of CPU), better here than on a user's first large UMAP. UMAP's
-    import (projection._umap_class, called by the small UMAP before this) silences numba's note about it.
-    """
-    from pynndescent import NNDescent
-
-    NNDescent(x, n_neighbors=5, metric="euclidean", random_state=np.random.RandomState(0), low_memory=True, n_jobs=1, compressed=False)
-
-
 def _warm() -> None:
     x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
     small = ProjectionParams(perplexity=5, n_neighbors=5)
     steps = {
         "umap": lambda: project(x, "umap", small),
         "tsne": lambda: project(x, "tsne", small),
-        "umap (large inputs)": lambda: _nn_descent(x),
+        # not pynndescent's NN-descent: UMAP gets exact neighbours up to 50,000 points (core.analysis.neighbours)
+        "umap (large inputs)": lambda: project(np.tile(x, (70, 1)) + 0.01 * np.arange(4200)[:, None], "umap", small),
     }
     for name, step in steps.items():
         try:
