@@ -1,10 +1,8 @@
-"""The engine imported, and UMAP and t-SNE warmed, in the background once the first page is drawn.
+"""The engine imported in the background once the first page is drawn.
 
 The Home page is drawn without torch (see dashboard/sidebar.py); the other pages need it. Importing
 it (torch, the engine, plotly, pandas: about 1.5 s here) while the user reads Home means the first
-click on another page does not wait for it. Then core.analysis.warmup loads UMAP's compiled code
-from numba's disk cache and runs t-SNE once (about 3 s of CPU, 250 MB), so the first UMAP or t-SNE
-a user asks for does not wait either.
+click on another page does not wait for it.
 """
 
 from __future__ import annotations
@@ -20,23 +18,19 @@ _thread: threading.Thread | None = None
 log = logging.getLogger(__name__)
 
 
-def preload_engine(modules: tuple[str, ...] = MODULES, warm_projections: bool = True) -> threading.Thread:
-    """Start importing `modules` (then warming the projections) in a daemon thread, once per process; returns that thread."""
+def preload_engine(modules: tuple[str, ...] = MODULES) -> threading.Thread:
+    """Start importing `modules` in a daemon thread, once per process; returns that thread."""
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_import, args=(modules, warm_projections), name="metascope-preload", daemon=True)
+            _thread = threading.Thread(target=_import, args=(modules,), name="metascope-preload", daemon=True)
             _thread.start()
         return _thread
 
 
-def _import(modules: tuple[str, ...], warm_projections: bool = True) -> None:
+def _import(modules: tuple[str, ...]) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # the page that needs it imports it again and shows the error
             log.exception("preloading %s failed", name)
-    if warm_projections:
-        from core.analysis.warmup import start_warmup
-
-        start_warmup()

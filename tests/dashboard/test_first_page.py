@@ -75,7 +75,7 @@ def test_cpu_threads_count_physical_cores_unless_omp_says(tmp_path: Path, monkey
 
 def test_preload_imports_once_per_process(monkeypatch) -> None:
     monkeypatch.setattr("dashboard.preload._thread", None)
-    first = preload_engine(("json", "no_such_module_for_metascope"), warm_projections=False)  # a failure is logged, not raised
+    first = preload_engine(("json", "no_such_module_for_metascope"))  # a failure is logged, not raised
     assert first is preload_engine(("csv",)) and first.daemon
     first.join(10)
     assert not first.is_alive() and "json" in sys.modules
