@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import tempfile
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,16 @@ from typing import Any
 import torch
 
 from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
-from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
+from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb, sync
 from core.bench.projections import bench_projections
-from core.bench.variants import gpu_variants, train_windows
+from core.bench.variants import gpu_variants
 from core.config import EpisodeShape, LearnerConfig, TrainConfig
 from core.data import ImageSet, load_dataset, split_classes
 from core.device import describe_device, mixed_precision, resolve_device
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate
 from core.learners import MetaLearner, make_learner
+from core.training.trainer import Trainer
 
 DEFAULT_OMNIGLOT = Path("/work/shared/data/omniglot")
 SHAPE = EpisodeShape(5, 1, 15)  # 80 images per episode
@@ -42,7 +44,7 @@ class BenchSizes:
 
     window: int  # episodes per timing window; the first window of each path is warm-up
     train_windows: int  # timed windows of MetaScope's path
-    common_train_windows: int  # timed windows of the common pipeline (slower, so fewer)
+    common_train_windows: int  # timed windows of the common pipeline, each beside one of MetaScope's
     eval_episodes: int  # episodes of the timed evaluation (600 as in the papers)
     common_eval_episodes: int  # episodes the common pipeline evaluates; its time is scaled to eval_episodes
     check_episodes: int  # episodes on which the evaluation paths' accuracies are compared
@@ -51,8 +53,8 @@ class BenchSizes:
     matmul_seconds: float
 
 
-FULL = BenchSizes(25, 8, 3, 600, 100, 100, 5_000, 50_000, 2.0)
-QUICK = BenchSizes(10, 4, 1, 600, 10, 10, 1_000, 0, 0.3)
+FULL = BenchSizes(25, 8, 8, 600, 100, 100, 5_000, 50_000, 2.0)
+QUICK = BenchSizes(10, 4, 4, 600, 10, 10, 1_000, 0, 0.3)
 
 
 def default_data_dir() -> Path | None:
@@ -155,33 +157,56 @@ def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: B
 def _train(
     learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes
 ) -> dict[str, float]:
-    """Train both paths from the same weights on the same episodes; speeds and the mean loss on the shared episodes."""
+    """Train both paths from the same weights on the same episodes, one window of each in turn.
+
+    In turn, not one path after the other: this machine's speed drifts by 20% over minutes, and a
+    drift between the two runs read as a difference between the pipelines (2.08x in one run, 1.59x
+    in the next). The ratio of each pair of windows is robust to it. Also the mean loss on the shared episodes.
+    """
     w = sizes.window
     common_draws = draws_of(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED, w * (1 + sizes.common_train_windows))
     write_pngs(pool, episode_rows(pool, common_draws), folder)
     common = CommonPipeline(pool, folder, SHAPE.k_shot, device)
     optimizer = torch.optim.Adam(common_model.parameters(), lr=1e-3)
-    common_windows = [common.train(common_model, optimizer, common_draws[i : i + w]) for i in range(0, len(common_draws), w)]
-    common_losses = [loss for _, losses in common_windows for loss in losses]
-
     config = TrainConfig(
         episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED
     )
-    records = train_windows(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
-    rates = [r["episodes_per_s"] for r in records[1:]]
+    trainer = Trainer(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
+    learner.train()
+    common_windows, windows = [], []  # (seconds, [losses]) and (seconds, mean loss, mean accuracy); the first is warm-up
+    for i in range(1 + max(sizes.train_windows, sizes.common_train_windows)):
+        if i <= sizes.common_train_windows:
+            common_windows.append(common.train(common_model, optimizer, common_draws[i * w : (i + 1) * w]))
+        if i <= sizes.train_windows:
+            windows.append(_window(trainer, w, device))
+    rates = [w / seconds for seconds, _, _ in windows[1:]]
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
-    shared = len(common_draws) // w  # windows both paths trained on
+    shared = len(common_windows)  # windows both paths trained on
     return {
         "train_eps_common": max(common_rates),
         "train_eps": max(rates),
         "train_eps_common_median": statistics.median(common_rates),
         "train_eps_median": statistics.median(rates),
-        "train_loss_common": statistics.fmean(common_losses),
-        "train_loss": statistics.fmean(r["loss"] for r in records[:shared]),
-        "train_acc_last_window": records[-1]["train_acc"],
+        "train_ratio_paired_median": statistics.median(ours / theirs for ours, theirs in zip(rates, common_rates, strict=False)),
+        "train_loss_common": statistics.fmean(loss for _, losses in common_windows for loss in losses),
+        "train_loss": statistics.fmean(loss for _, loss, _ in windows[:shared]),
+        "train_acc_last_window": windows[-1][2],
         "train_precision": str(mixed_precision(config.precision, device) or "float32").removeprefix("torch."),
         "train_episodes_compared": len(common_draws),
     }
+
+
+def _window(trainer: Trainer, steps: int, device: torch.device) -> tuple[float, float, float]:
+    """`steps` training steps -> (seconds, mean loss, mean accuracy); one device sync, at the end."""
+    start = time.perf_counter()
+    losses, accuracies = [], []
+    for _ in range(steps):
+        loss, accuracy = trainer.train_step()
+        losses.append(loss)
+        accuracies.append(accuracy)
+    loss_value, acc_value = torch.stack(losses).mean().item(), torch.stack(accuracies).mean().item()
+    sync(device)
+    return time.perf_counter() - start, loss_value, acc_value
 
 
 def _eval(
