@@ -47,7 +47,7 @@ def test_benchmark_reports_every_figure_and_the_paths_agree(toy28) -> None:
     assert isinstance(out["device"], str) and out["device"].startswith("CPU")
     assert out["threads"] == 1 and torch.get_num_threads() == threads_before  # restored afterwards
     assert out["train_ratio"] == pytest.approx(out["train_eps"] / out["train_eps_common"], rel=1e-3)
-    assert out["train_ratio_paired_median"] > 0  # window by window, beside each other
+    assert out["train_ratio_paired_median"] > 0 and out["train_eps_float32"] > 0  # window by window, beside each other
     assert 4.0 < out["episode_gflop"] < 5.0  # Conv-4 on 80 images of 28x28, forward and backward
     # the same episodes from the same weights: the two pipelines learn alike
     assert out["train_loss"] == pytest.approx(out["train_loss_common"], rel=0.1)  # Adam turns float noise into different steps

@@ -172,14 +172,23 @@ def _train(
         episodes=w * (1 + sizes.train_windows), train_shape=SHAPE, schedule="constant", lr=1e-3, log_every=w, val_every=0, seed=SEED
     )
     trainer = Trainer(learner, EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
+    # where 'auto' chose bf16, the same path in float32 too (a copy of the same start), for comparison
+    fp32 = None
+    if trainer.autocast_dtype is not None:
+        fp32_config = replace(config, precision="fp32")
+        fp32 = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), fp32_config)
+        fp32.learner.train()
     learner.train()
-    common_windows, windows = [], []  # (seconds, [losses]) and (seconds, mean loss, mean accuracy); the first is warm-up
+    common_windows, windows, fp32_windows = [], [], []  # (seconds, [losses]) / (seconds, mean loss, mean accuracy); first: warm-up
     for i in range(1 + max(sizes.train_windows, sizes.common_train_windows)):
         if i <= sizes.common_train_windows:
             common_windows.append(common.train(common_model, optimizer, common_draws[i * w : (i + 1) * w]))
         if i <= sizes.train_windows:
             windows.append(_window(trainer, w, device))
+            if fp32 is not None:
+                fp32_windows.append(_window(fp32, w, device))
     rates = [w / seconds for seconds, _, _ in windows[1:]]
+    fp32_rates = [w / seconds for seconds, _, _ in fp32_windows[1:]] or rates
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
     shared = len(common_windows)  # windows both paths trained on
     return {
@@ -187,6 +196,7 @@ def _train(
         "train_eps": max(rates),
         "train_eps_common_median": statistics.median(common_rates),
         "train_eps_median": statistics.median(rates),
+        "train_eps_float32": max(fp32_rates),
         "train_ratio_paired_median": statistics.median(ours / theirs for ours, theirs in zip(rates, common_rates, strict=False)),
         "train_loss_common": statistics.fmean(loss for _, losses in common_windows for loss in losses),
         "train_loss": statistics.fmean(loss for _, loss, _ in windows[:shared]),
