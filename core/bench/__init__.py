@@ -112,6 +112,7 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
     out |= bench_projections(learner, train_pool, sizes.projection_points, sizes.large_points)
     out["train_ratio"] = out["train_eps"] / out["train_eps_common"]
     out["limit_share"] = out["train_eps"] / out["flop_limit_eps"]
+    out["limit_share_float32_path"] = out["train_eps_float32"] / out["flop_limit_eps_float32"]
     out |= {
         "peak_rss_mb": peak_rss_mb(),
         "device": describe_device(device),
@@ -137,8 +138,8 @@ def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
 def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, Any]:
     """FLOPs of one training episode (forward + backward) and the episodes/s the matmul rate allows.
 
-    The rate is measured in the precision training computes in: float32 on the CPU; on a GPU
-    bf16 (tensor cores) on large matrices, the device's practical peak.
+    The rate is measured in the precision training computes in ('auto': bf16 on a GPU, on large
+    matrices, the device's practical peak, and on a CPU with bf16 hardware; else float32), and in float32.
     """
     probe = copy.deepcopy(learner).train()  # the real learner's gradients and BN statistics stay untouched
     ep = EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, seed=SEED + 1).sample()
@@ -146,11 +147,15 @@ def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: B
     dtype = mixed_precision("auto", device) or torch.float32
     n = 8192 if device.type == "cuda" else 1024
     gflops = matmul_gflops(device, sizes.matmul_seconds, n=n, dtype=dtype)
+    # the float32 ceiling as well (the reference figures' unit), when training runs in bf16
+    gflops32 = gflops if dtype == torch.float32 else matmul_gflops(device, sizes.matmul_seconds, n=n)
     return {
         "episode_gflop": flops / 1e9,
         "matmul_gflops": gflops,
         "matmul_dtype": str(dtype).removeprefix("torch."),
         "flop_limit_eps": gflops * 1e9 / flops,
+        "matmul_gflops_float32": gflops32,
+        "flop_limit_eps_float32": gflops32 * 1e9 / flops,
     }
 
 
