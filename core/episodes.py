@@ -161,7 +161,7 @@ class EpisodeSampler:
         self.generator = torch.Generator().manual_seed(seed)
         # positions past a class's count get score 2 so argsort never picks them
         self._invalid = torch.arange(int(pool.counts.max())).unsqueeze(0) >= pool.counts.unsqueeze(1)
-        self._queue: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = deque()
+        self._queue: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = deque()  # classes, positions, device rows
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Local classes (n_way,) and in-class positions (n_way, k_shot+q_query), without images."""

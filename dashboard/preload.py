@@ -11,7 +11,7 @@ import importlib
 import logging
 import threading
 
-MODULES = ("dashboard.widgets", "dashboard.loaders", "core.training.run", "core.analysis.projection")
+MODULES = ("dashboard.widgets",)  # what every other page imports: torch, the engine, plotly, pandas, the loaders
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None

@@ -100,9 +100,11 @@ def run_config(data_dir: str, method: str, episodes: int, precision: str = "auto
     return RunConfig(LearnerConfig(method=method, **(learner or {})), TrainConfig(**{**settings, **train, "precision": precision}))
 
 
-def train_and_eval(config: RunConfig, runs: Path, shapes: tuple[EpisodeShape, ...] = (FIVE_ONE,), episodes: int = 600) -> dict[str, Any]:
+def train_and_eval(
+    config: RunConfig, runs: Path, shapes: tuple[EpisodeShape, ...] = (FIVE_ONE,), episodes: int = 600, experiment: Experiment | None = None
+) -> dict[str, Any]:
     """Train into a new run folder, load the last checkpoint back on the GPU, evaluate."""
-    experiment = Experiment.from_config(config.train)
+    experiment = experiment or Experiment.from_config(config.train)
     run = RunStore(runs).create(config)
     sync()
     start = time.perf_counter()
@@ -126,8 +128,8 @@ def every_learner(data_dir: str, runs: Path, episodes: int) -> dict[str, Any]:
         train = dict(train)
         try:
             config = run_config(data_dir, method, train.pop("episodes", episodes), learner=learner, **train)
-            out[method] = train_and_eval(config, runs, episodes=100)
             experiment = Experiment.from_config(config.train)
+            out[method] = train_and_eval(config, runs, episodes=100, experiment=experiment)
             model = experiment.new_learner(config.learner)
             if model.trainable:
                 pool = experiment.pool("train", config.train.rotations)

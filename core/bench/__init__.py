@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
-from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb, sync
+from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
 from core.bench.projections import bench_projections
 from core.bench.variants import gpu_variants
 from core.config import EpisodeShape, LearnerConfig, TrainConfig
@@ -189,9 +189,9 @@ def _train(
         if i <= sizes.common_train_windows:
             common_windows.append(common.train(common_model, optimizer, common_draws[i * w : (i + 1) * w]))
         if i <= sizes.train_windows:
-            windows.append(_window(trainer, w, device))
+            windows.append(_window(trainer, w))
             if fp32 is not None:
-                fp32_windows.append(_window(fp32, w, device))
+                fp32_windows.append(_window(fp32, w))
     rates = [w / seconds for seconds, _, _ in windows[1:]]
     fp32_rates = [w / seconds for seconds, _, _ in fp32_windows[1:]] or rates
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
@@ -211,16 +211,11 @@ def _train(
     }
 
 
-def _window(trainer: Trainer, steps: int, device: torch.device) -> tuple[float, float, float]:
-    """`steps` training steps -> (seconds, mean loss, mean accuracy); one device sync, at the end."""
+def _window(trainer: Trainer, steps: int) -> tuple[float, float, float]:
+    """`steps` training steps -> (seconds, mean loss, mean accuracy); one device sync (.item()), at the end."""
     start = time.perf_counter()
-    losses, accuracies = [], []
-    for _ in range(steps):
-        loss, accuracy = trainer.train_step()
-        losses.append(loss)
-        accuracies.append(accuracy)
+    losses, accuracies = zip(*(trainer.train_step() for _ in range(steps)), strict=True)
     loss_value, acc_value = torch.stack(losses).mean().item(), torch.stack(accuracies).mean().item()
-    sync(device)
     return time.perf_counter() - start, loss_value, acc_value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,13 +82,17 @@ def variant_speed(
     }
 
 
+def stepping_trainer(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, seed: int) -> Trainer:
+    """A Trainer of a copy of `learner`, driven step by step through train_step() (no schedule, no records)."""
+    config = TrainConfig(episodes=1, train_shape=shape, schedule="constant", val_every=0, precision=precision)
+    return Trainer(copy.deepcopy(learner), EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed), config)
+
+
 def syncs_per_step(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 20) -> float | None:
     """Host syncs per training step, as CUDA's sync debug mode reports them (None off a GPU)."""
     if pool.device.type != "cuda":
         return None
-    model = copy.deepcopy(learner)
-    config = TrainConfig(episodes=steps, train_shape=shape, schedule="constant", log_every=10**9, val_every=0, precision=precision)
-    trainer = Trainer(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed=1), config)
+    trainer = stepping_trainer(learner, pool, shape, precision, seed=1)
     trainer.train_step()  # first-call set-up (cuDNN plans, allocations) is not a per-step cost
     torch.cuda.synchronize(pool.device)
     previous = torch.cuda.get_sync_debug_mode()
@@ -145,9 +150,7 @@ def step_profile(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, pre
     """Per training step: wall time, time the GPU spends in kernels, and kernel launches (torch.profiler)."""
     from torch.profiler import ProfilerActivity, profile
 
-    model = copy.deepcopy(learner)
-    config = TrainConfig(episodes=steps, train_shape=shape, schedule="constant", log_every=10**9, val_every=0, precision=precision)
-    trainer = Trainer(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed=2), config)
+    trainer = stepping_trainer(learner, pool, shape, precision, seed=2)
     for _ in range(5):
         trainer.train_step()
     sync(pool.device)
@@ -170,21 +173,25 @@ def step_profile(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, pre
 def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, steps: int = 100) -> dict[str, object]:
     """Speeds of GPU_VARIANTS and the syncs per step; a variant that fails reports its error, not a figure."""
     out: dict[str, object] = {"syncs_per_step": syncs_per_step(learner, pool, shape, "bf16")}
-    for name, measure in {
+    measures: dict[str, Callable[[], object]] = {
         "profile_fp32": lambda: step_profile(learner, pool, shape, "fp32"),
         "profile_bf16": lambda: step_profile(learner, pool, shape, "bf16"),
         "train_eps_one_forward_8": lambda: one_forward_speed(learner, pool, shape, 8, steps // 4),
         "train_eps_one_forward_32": lambda: one_forward_speed(learner, pool, shape, 32, steps // 8),
-    }.items():
+    }
+    for name, measure in measures.items():
         try:
             out[name] = measure()
         except Exception as exc:  # noqa: BLE001 - as below
-            out[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            out[name] = _error(exc)
     for variant in GPU_VARIANTS:
         try:
             figures = variant_speed(learner, pool, shape, variant, steps)
             out |= {f"train_eps_{variant.name}": figures["eps"], f"train_wall_s_{variant.name}": figures["wall_s"]}
         except Exception as exc:  # noqa: BLE001 - one failed variant must not lose the others' figures
-            out[f"train_eps_{variant.name}"] = None
-            out[f"error_{variant.name}"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            out |= {f"train_eps_{variant.name}": None, f"error_{variant.name}": _error(exc)}
     return out
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -71,9 +71,9 @@ class Trainer:
     """Meta-trains `learner` on episodes from `sampler` for `config.episodes` optimizer steps.
 
     Each step averages the episode loss over `config.meta_batch` episodes. Loss and accuracy
-    stay on the device between records, so only every `log_every`-th step syncs. On a GPU the
-    forward pass runs under bf16 autocast (config.precision 'auto'); backward and the optimizer
-    step stay outside it, as autocast asks.
+    stay on the device between records, so only every `log_every`-th step syncs. The forward pass
+    runs under bf16 autocast where config.precision resolves to it (core.device.mixed_precision);
+    backward and the optimizer step stay outside it, as autocast asks.
     `validate`, if given, returns {"val_acc": ..., "val_ci": ...} and runs every `val_every` steps.
     """
 
