@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from core.config import ConfigError
+from core.hardware import cpu_label, cuda_label
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -47,6 +48,5 @@ def describe_device(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"CUDA {index}: {torch.cuda.get_device_name(index)}"
-    threads = torch.get_num_threads()
-    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+        return cuda_label(index, torch.cuda.get_device_name(index))
+    return cpu_label(torch.get_num_threads())

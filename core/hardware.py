@@ -70,10 +70,17 @@ def cpu_threads(cpuinfo: Path = Path("/proc/cpuinfo")) -> int:
     return len(cores) if 0 < len(cores) < logical else logical
 
 
+def cuda_label(index: int, name: str) -> str:
+    """The wording of a GPU everywhere: 'CUDA 0: NVIDIA H200'."""
+    return f"CUDA {index}: {name}"
+
+
+def cpu_label(threads: int) -> str:
+    """The wording of the CPU everywhere: 'CPU (2 threads)'."""
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+
+
 def describe_default_device() -> str:
     """The label core.device.describe_device(resolve_device('auto')) gives, without importing torch."""
     gpus = visible_gpu_names() if torch_cuda_build() else []
-    if gpus:
-        return f"CUDA 0: {gpus[0]}"
-    threads = cpu_threads()
-    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    return cuda_label(0, gpus[0]) if gpus else cpu_label(cpu_threads())
