@@ -1,4 +1,8 @@
-"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard."""
+"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard.
+
+One error boundary for every command: a problem the user can fix prints one line that says what to change
+(and the flag concerned) and exits 2; a disk that cannot be written exits 1.
+"""
 
 from __future__ import annotations
 
@@ -6,88 +10,103 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from core.atomic import StorageError
-from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
-from core.data.base import DataError
-from core.store import CheckpointError, RunDir, RunStore
+from core.config import EpisodeShape, RunConfig
+from core.errors import UserError
+from core.recipes import RECIPES, with_recipe
+from core.store import RunDir, RunStore
 from core.tasks.cli import add_tasks_parser
-from core.training.run import RunError
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, StorageError, RunError, FileNotFoundError)
+# flat setting (RunConfig.from_flat) -> (flag, type, help, choices); defaults come from the config classes
+TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
+    "dataset": ("--dataset", str, "the data", ("glyphs", "omniglot", "folder")),
+    "data_dir": ("--data-dir", str, "folder of the dataset (Omniglot zips or folders; class sub-folders for folder)", None),
+    "image_size": ("--image-size", int, "images are resized to this many pixels a side", None),
+    "method": ("--method", str, "the learner", None),
+    "backbone": ("--backbone", str, "the image encoder", ("conv4", "resnet12")),
+    "distance": ("--distance", str, "metric of metric-based learners", ("euclidean", "cosine")),
+    "margin": ("--margin", float, "contrastive / triplet loss margin", None),
+    "fce": ("--fce", bool, "Matching Networks: full-context embeddings", None),
+    "relation_hidden": ("--relation-hidden", int, "Relation Networks: hidden units of the relation module", None),
+    "inner_steps": ("--inner-steps", int, "MAML family: adaptation steps per task", None),
+    "inner_lr": ("--inner-lr", float, "MAML family: inner-loop step size", None),
+    "first_order": ("--first-order", bool, "MAML: drop second-order terms", None),
+    "hidden": ("--hidden", int, "model-based / learned-optimizer hidden size", None),
+    "n_way": ("--n-way", int, "classes per training episode", None),
+    "k_shot": ("--k-shot", int, "support images per class", None),
+    "q_query": ("--q-query", int, "query images per class of a training episode", None),
+    "eval_n_way": ("--eval-n-way", int, "classes per validation episode", None),
+    "episodes": ("--episodes", int, "optimizer steps", None),
+    "meta_batch": ("--meta-batch", int, "episodes averaged per optimizer step", None),
+    "rotations": ("--no-rotations", bool, "do not add rotated copies as extra training classes", None),
+    "optimizer": ("--optimizer", str, "outer-loop optimizer", ("adam", "sgd")),
+    "lr": ("--lr", float, "outer learning rate", None),
+    "schedule": ("--schedule", str, "learning-rate schedule over the run", ("cosine", "step", "constant")),
+    "seed": ("--seed", int, "seed of the initial weights and of the episode stream", None),
+    "val_every": ("--val-every", int, "steps between validations (0: never)", None),
+    "val_episodes": ("--val-episodes", int, "episodes per validation", None),
+    "checkpoint_every": ("--checkpoint-every", int, "steps between checkpoints (the last step is always saved)", None),
+    "device": ("--device", str, "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N", None),
+    "precision": ("--precision", str, "auto: bf16 autocast where the hardware computes bf16 (a GPU, or a CPU with AVX512-BF16 or AMX), else fp32",
+                  ("auto", "fp32", "bf16")),
+}  # fmt: skip
+OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a wrong argument in one line (no usage dump) and exits with 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        fail(f"{message} (see python -m core {self.prog.split()[-1]} --help)")
+        fail(f"{message} (see {self.prog} --help)")
 
 
-def fail(message: str) -> None:
+def fail(message: str, status: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
+
+
+def flag_of(setting: str | None) -> str | None:
+    """The command-line flag of a config setting, for the hint after an error."""
+    if setting in TRAIN_FLAGS:
+        return TRAIN_FLAGS[setting][0]
+    return OTHER_FLAGS.get(setting or "")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    d_train, d_learner = TrainConfig(), LearnerConfig()
-    p.add_argument("--dataset", default=d_train.dataset, help="glyphs (built in), omniglot or folder")
-    p.add_argument("--data-dir", default=None, help="folder of the dataset (Omniglot zips or class sub-folders)")
-    p.add_argument("--image-size", type=int, default=d_train.image_size)
-    p.add_argument("--method", default=d_learner.method, help="learner name, e.g. protonet, matching, relation, siamese, triplet")
-    p.add_argument("--backbone", default=d_learner.backbone)
-    p.add_argument("--distance", default=d_learner.distance)
-    p.add_argument("--margin", type=float, default=d_learner.margin)
-    p.add_argument("--fce", action="store_true", help="Matching Networks: full-context embeddings")
-    p.add_argument("--inner-steps", type=int, default=d_learner.inner_steps)
-    p.add_argument("--inner-lr", type=float, default=d_learner.inner_lr)
-    p.add_argument("--first-order", action="store_true")
-    p.add_argument("--hidden", type=int, default=d_learner.hidden, help="model-based / learned-optimizer hidden size")
-    p.add_argument("--n-way", type=int, default=d_train.train_shape.n_way, help="classes per training episode")
-    p.add_argument("--k-shot", type=int, default=d_train.train_shape.k_shot)
-    p.add_argument("--q-query", type=int, default=d_train.train_shape.q_query)
-    p.add_argument("--eval-n-way", type=int, default=5, help="classes per validation episode")
-    p.add_argument("--episodes", type=int, default=d_train.episodes, help="optimizer steps")
-    p.add_argument("--meta-batch", type=int, default=d_train.meta_batch)
-    p.add_argument("--no-rotations", action="store_true", help="do not add rotated copies as extra classes")
-    p.add_argument("--optimizer", default=d_train.optimizer)
-    p.add_argument("--lr", type=float, default=d_train.lr)
-    p.add_argument("--schedule", default=d_train.schedule)
-    p.add_argument("--seed", type=int, default=d_train.seed)
-    p.add_argument("--val-every", type=int, default=d_train.val_every)
-    p.add_argument("--val-episodes", type=int, default=d_train.val_episodes)
-    p.add_argument("--checkpoint-every", type=int, default=d_train.checkpoint_every)
-    p.add_argument("--device", default=d_train.device)
-    p.add_argument("--precision", default=d_train.precision, help="auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from")
+    """The training flags; each absent flag keeps its default (or the recipe's value)."""
+    from core.learners import LEARNERS
+
+    defaults = RunConfig().to_flat()
+    p.add_argument("--recipe", default=argparse.SUPPRESS, choices=list(RECIPES), help="start from a named recipe; flags given beside it override it")
+    for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
+        choices = tuple(LEARNERS) if key == "method" else choices
+        default = defaults[key]
+        help_text = f"{text} (default: {'none' if default is None else default})"
+        if kind is bool:
+            action = "store_false" if flag.startswith("--no-") else "store_true"
+            p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
+        else:
+            p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=help_text)
+    p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
+    p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    learner = LearnerConfig(
-        method=a.method, backbone=a.backbone, distance=a.distance, margin=a.margin, fce=a.fce,
-        inner_steps=a.inner_steps, inner_lr=a.inner_lr, first_order=a.first_order, hidden=a.hidden,
-    )  # fmt: skip
-    train = TrainConfig(
-        dataset=a.dataset, data_dir=a.data_dir, image_size=a.image_size, episodes=a.episodes,
-        train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
-        meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
-        seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
-        precision=a.precision,
-    )  # fmt: skip
-    return RunConfig(learner, train)
+    given = {k: v for k, v in vars(a).items() if k in TRAIN_FLAGS}
+    return RunConfig.from_flat(with_recipe(getattr(a, "recipe", None), given))
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from core.experiment import Experiment
+    from core.experiment import preflight
     from core.training.progress import ProgressBar
     from core.training.run import train_run
 
     config = config_from_args(a)
-    experiment = Experiment.from_config(config.train)  # fails early, before a run folder exists
+    experiment = preflight(config)  # fails early, before a run folder exists
     for warning in experiment.image_set.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    experiment.pool("train", config.train.rotations).check(config.train.train_shape)
     run = RunStore(a.runs_dir).create(config)
     status = train_run(config, run, callbacks=[ProgressBar(config.train.episodes)], experiment=experiment, init_from=a.init_from)
     if status != "finished":
@@ -145,30 +164,30 @@ def build_parser() -> ArgumentParser:
     add_train_args(train)
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes")
-    ev.add_argument("--run", required=True)
-    ev.add_argument("--n-way", type=int, default=5)
-    ev.add_argument("--k-shot", type=int, default=1)
-    ev.add_argument("--q-query", type=int, default=15)
-    ev.add_argument("--episodes", type=int, default=600)
-    ev.add_argument("--split", default="test", choices=("train", "val", "test"))
+    ev.add_argument("--run", required=True, help="the run folder")
+    ev.add_argument("--n-way", type=int, default=5, help="classes per test episode (default: 5)")
+    ev.add_argument("--k-shot", type=int, default=1, help="support images per class (default: 1)")
+    ev.add_argument("--q-query", type=int, default=15, help="query images per class (default: 15)")
+    ev.add_argument("--episodes", type=int, default=600, help="test episodes (default: 600)")
+    ev.add_argument("--split", default="test", choices=("train", "val", "test"), help="classes to draw from (default: test)")
     ev.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0, help="seed of the test episodes (default: 0)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
-    pr.add_argument("--run", required=True)
+    pr.add_argument("--run", required=True, help="the run folder")
     pr.add_argument("--support", required=True, help="one sub-folder of images per class")
     pr.add_argument("--query", required=True, help="a folder of images")
-    pr.add_argument("--checkpoint", type=int, default=None)
+    pr.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     pr.set_defaults(func=cmd_predict)
     dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, via torchvision; needs a network)")
-    dl.add_argument("dataset", choices=("omniglot",))
+    dl.add_argument("dataset", choices=("omniglot",), help="the dataset")
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
-    dl.add_argument("--image-size", type=int, default=28)
+    dl.add_argument("--image-size", type=int, default=28, help="images are resized to this many pixels a side (default: 28)")
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
-    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default 2)")
+    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default: 2)")
     be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
@@ -176,11 +195,18 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # argparse would name the top-level help; the flags belong to the command's
+        fail(f"unrecognized arguments: {' '.join(extra)} (see python -m core {args.command} --help)")
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)
-    except USER_ERRORS as exc:
+    except UserError as exc:
+        flag = flag_of(exc.setting)
+        fail(f"{exc} ({flag})" if flag and flag not in str(exc) else str(exc))
+    except StorageError as exc:
+        fail(str(exc), status=1)
+    except FileNotFoundError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; checkpoints written so far are kept")

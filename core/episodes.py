@@ -53,6 +53,22 @@ class Episode:
         return Episode(**move, class_ids=self.class_ids, rotations=self.rotations, support_idx=self.support_idx, query_idx=self.query_idx)
 
 
+def check_shape(shape: EpisodeShape, n_classes: int, smallest: int) -> None:
+    """EpisodeError unless `shape` can be drawn from `n_classes` classes whose smallest has `smallest` images."""
+    if shape.n_way > n_classes:
+        raise EpisodeError(
+            f"{shape.n_way} classes per episode, but this split has only {n_classes}; "
+            f"use at most {n_classes} classes per episode, or a split with more classes",
+            "n_way",
+        )
+    if shape.per_class > smallest:
+        raise EpisodeError(
+            f"{shape.k_shot} support + {shape.q_query} query images per class make {shape.per_class}, but the smallest class "
+            f"has {smallest} images; lower the support or query images so that together they are at most {smallest}",
+            "q_query",
+        )
+
+
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 (..., c, h, w) -> float32 in [0, 1]."""
     return images.float().div_(255.0)
@@ -98,17 +114,7 @@ class ClassPool:
 
     def check(self, shape: EpisodeShape) -> None:
         """Raise EpisodeError when `shape` cannot be drawn from this pool."""
-        if shape.n_way > self.n_classes:
-            raise EpisodeError(
-                f"n_way={shape.n_way} but this split has only {self.n_classes} classes; "
-                f"lower N to at most {self.n_classes} or pick a split with more classes"
-            )
-        smallest = int(self.counts.min())
-        if shape.per_class > smallest:
-            raise EpisodeError(
-                f"k_shot + q_query = {shape.k_shot} + {shape.q_query} = {shape.per_class} but the smallest class has {smallest} images; "
-                f"lower K or Q so that K + Q <= {smallest}"
-            )
+        check_shape(shape, self.n_classes, int(self.counts.min()))
 
     def rows(self, classes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Pool rows for local `classes` (n_way,) at in-class `positions` (n_way, m) -> (n_way, m)."""

@@ -20,12 +20,13 @@ from safetensors.torch import save_file
 
 from core.atomic import atomic_write, atomic_write_text
 from core.config import ConfigError, RunConfig
+from core.errors import UserError
 
 CHECKPOINT_FORMAT = "metascope-checkpoint-v1"
 DEFAULT_RUNS_DIR = "runs"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A run or checkpoint cannot be loaded; the message says why and what to do."""
 
 

@@ -33,7 +33,6 @@ from core.evaluation import evaluate
 from core.learners import MetaLearner, make_learner
 from core.training.trainer import Trainer
 
-DEFAULT_OMNIGLOT = Path("/work/shared/data/omniglot")
 SHAPE = EpisodeShape(5, 1, 15)  # 80 images per episode
 SEED = 0
 
@@ -58,10 +57,8 @@ QUICK = BenchSizes(10, 4, 4, 600, 10, 10, 1_000, 0, 0.3)
 
 
 def default_data_dir() -> Path | None:
-    """$METASCOPE_OMNIGLOT, else the shared Omniglot folder when it exists, else None (the glyphs set)."""
-    if os.environ.get("METASCOPE_OMNIGLOT"):
-        return Path(os.environ["METASCOPE_OMNIGLOT"])
-    return DEFAULT_OMNIGLOT if DEFAULT_OMNIGLOT.exists() else None
+    """$METASCOPE_OMNIGLOT, else None (the built-in glyphs)."""
+    return Path(os.environ["METASCOPE_OMNIGLOT"]) if os.environ.get("METASCOPE_OMNIGLOT") else None
 
 
 def bench_dataset(data_dir: str | Path | None) -> ImageSet:
@@ -128,11 +125,8 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
 
 
 def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        return make_learner(LearnerConfig(method="protonet", backbone="conv4"), image_set.images.shape[1], image_set.images.shape[-1]).to(
-            device
-        )
+    c, size = image_set.images.shape[1], image_set.images.shape[-1]
+    return make_learner(LearnerConfig(method="protonet", backbone="conv4"), c, size, seed=SEED).to(device)
 
 
 def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, Any]:

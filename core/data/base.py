@@ -8,8 +8,10 @@ from pathlib import Path
 
 import torch
 
+from core.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A dataset cannot be loaded or used as asked; the message says what to change."""
 
 

@@ -42,9 +42,9 @@ def load_folder(data_dir: str | Path, image_size: int = 28, cache_root: Path | N
 
 def _check_root(root: Path) -> Path:
     if not root.exists():
-        raise DataError(f"image folder {root} does not exist; point --data-dir at a directory with {LAYOUT}")
+        raise DataError(f"image folder {root} does not exist; point the data folder at a directory with {LAYOUT}", "data_dir")
     if not root.is_dir():
-        raise DataError(f"{root} is a file, not a directory; point --data-dir at a directory with {LAYOUT}")
+        raise DataError(f"{root} is a file, not a directory; point the data folder at a directory with {LAYOUT}", "data_dir")
     return root
 
 

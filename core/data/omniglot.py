@@ -22,10 +22,9 @@ TORCHVISION_FOLDER = "omniglot-py"  # what torchvision.datasets.Omniglot creates
 DECODER = "invert-lanczos-v1"  # in the cache key: change it when decoding changes what comes out
 _CHARACTER = re.compile(r"character\d+")
 HOW_TO_FIX = (
-    "point --data-dir (or $METASCOPE_OMNIGLOT) at a folder holding Lake's zips (images_background.zip, "
-    "images_evaluation.zip, images_background_small1.zip, images_background_small2.zip from "
-    "github.com/brendenlake/omniglot) or their extracted folders, or run `python -m core download omniglot` "
-    "on a machine with network access"
+    "point the data folder at a folder holding Lake's zips (images_background.zip, images_evaluation.zip, "
+    "images_background_small1.zip, images_background_small2.zip from github.com/brendenlake/omniglot) or their "
+    "extracted folders, or download Omniglot on a machine with network access"
 )
 
 Key = tuple[str, str, str]  # (alphabet, character, file name)
@@ -53,13 +52,13 @@ def _resolve_sources(data_dir: str | Path | None, download: bool, cache_root: Pa
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
         if not folder.exists() and not download:
-            raise DataError(f"Omniglot folder {folder} does not exist; {HOW_TO_FIX}")
+            raise DataError(f"Omniglot folder {folder} does not exist; {HOW_TO_FIX}", "data_dir")
         sources = _locate(folder)
         if sources:
             return sources
         if download:
             return _download(folder)
-        raise DataError(f"no Omniglot images found in {folder} (no Lake zips, no Alphabet/characterNN/*.png); {HOW_TO_FIX}")
+        raise DataError(f"no Omniglot images found in {folder} (no Lake zips, no Alphabet/characterNN/*.png); {HOW_TO_FIX}", "data_dir")
     return _default_sources(download, cache_root)
 
 
@@ -76,7 +75,7 @@ def _default_sources(download: bool, cache_root: Path | None) -> list[Path]:
         return sources
     if download:
         return _download(default)
-    raise DataError(f"Omniglot not found (looked in {' and '.join(looked)}); {HOW_TO_FIX}")
+    raise DataError(f"Omniglot not found (looked in {' and '.join(looked)}); {HOW_TO_FIX}", "data_dir")
 
 
 def _locate(path: Path) -> list[Path]:

@@ -23,6 +23,8 @@ class MetaLearner(nn.Module):
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = "metric"  # metric | optimization | model | baseline
+    # the LearnerConfig fields this learner reads (besides method): what a form offers for it
+    settings: ClassVar[tuple[str, ...]] = ()
     # True when logits depend only on per-image embeddings: evaluation then embeds each test
     # image once and scores many episodes from those embeddings.
     embedding_only: ClassVar[bool] = True
@@ -71,6 +73,8 @@ class MetaLearner(nn.Module):
 
 class EmbeddingLearner(MetaLearner):
     """A learner built on a backbone: embed() runs it, subclasses define score()."""
+
+    settings = ("backbone",)
 
     def __init__(self, config: LearnerConfig, in_channels: int, image_size: int):
         super().__init__(config, in_channels, image_size)

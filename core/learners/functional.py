@@ -141,6 +141,7 @@ class FastWeightLearner(MetaLearner):
     """
 
     family = "optimization"
+    settings = ("backbone", "inner_steps", "inner_lr", "first_order")
     embedding_only = False
     differentiable_inner_loop: ClassVar[bool] = True  # False: the outer loss never flows through the inner loop
     always_first_order: ClassVar[bool] = False

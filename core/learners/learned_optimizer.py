@@ -67,6 +67,7 @@ class LearnedOptimizer(ANIL):
     meta-trained with the backbone by backpropagating the query loss through the unrolled inner loop."""
 
     name = "learned_optimizer"
+    settings = ("backbone", "inner_steps", "inner_lr", "first_order", "hidden")
 
     def __init__(self, config, in_channels: int, image_size: int, backbone: nn.Module | None = None):
         super().__init__(config, in_channels, image_size, backbone)
@@ -101,6 +102,7 @@ class FineTune(ANIL):
     name = "finetune"
     family = "baseline"
     always_first_order = True
+    settings = ("backbone", "inner_steps", "inner_lr")
 
     @classmethod
     def from_learner(cls, learner: ANIL) -> FineTune:

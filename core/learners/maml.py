@@ -33,3 +33,4 @@ class FOMAML(MAML):
 
     name = "fomaml"
     always_first_order = True
+    settings = ("backbone", "inner_steps", "inner_lr")  # always first order: no choice to offer

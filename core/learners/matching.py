@@ -63,6 +63,7 @@ class MatchingNet(EmbeddingLearner):
     """
 
     name = "matching"
+    settings = ("backbone", "fce")
     metric = "cosine"  # what it compares with, whatever config.distance says (read by core.analysis.distances)
     fce_steps = 4  # reads of the support set by the attention LSTM ("a few steps")
 

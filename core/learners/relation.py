@@ -37,6 +37,7 @@ class RelationNet(EmbeddingLearner):
     """
 
     name = "relation"
+    settings = ("backbone", "relation_hidden")
 
     def __init__(self, config, in_channels: int, image_size: int):
         super().__init__(config, in_channels, image_size)

@@ -23,6 +23,7 @@ class Reptile(MAML):
 
     name = "reptile"
     differentiable_inner_loop = False
+    settings = ("backbone", "inner_steps", "inner_lr")  # nothing flows through its inner loop: first order is moot
 
     def episode_loss(self, support_x, support_y, query_x, query_y, n_way=None):
         task = self.task(support_x, query_x, infer_n_way(support_y, n_way))

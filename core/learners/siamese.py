@@ -20,6 +20,7 @@ class SiameseNet(EmbeddingLearner):
     """
 
     name = "siamese"
+    settings = ("backbone", "margin")
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.backbone(x), dim=-1)

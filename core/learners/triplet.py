@@ -20,6 +20,7 @@ class TripletNet(EmbeddingLearner):
     """
 
     name = "triplet"
+    settings = ("backbone", "margin")
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.backbone(x), dim=-1)

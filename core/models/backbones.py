@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.errors import ConfigError
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv3x3 -> batchnorm -> ReLU -> maxpool 2: the unit of Conv-4.
@@ -101,8 +103,13 @@ class ResNet12(nn.Module):
 BACKBONES: dict[str, type[nn.Module]] = {"conv4": Conv4, "resnet12": ResNet12}
 
 
+def backbone_class(name: str) -> type[nn.Module]:
+    """The backbone registered as `name`; ConfigError listing the names otherwise."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}", "backbone")
+    return BACKBONES[name]
+
+
 def make_backbone(name: str, in_channels: int, image_size: int) -> nn.Module:
     """Build a backbone by name; it exposes `.out_dim`, the embedding size."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
-    return BACKBONES[name](in_channels=in_channels, image_size=image_size)
+    return backbone_class(name)(in_channels=in_channels, image_size=image_size)

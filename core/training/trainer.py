@@ -14,8 +14,7 @@ from core.config import TrainConfig
 from core.device import mixed_precision
 from core.episodes import EpisodeSampler
 from core.learners import MetaLearner
-
-Record = dict[str, Any]
+from core.training.live import Record
 
 
 class Callback:

@@ -147,7 +147,7 @@ def test_distances_say_when_the_learner_does_not_fit_the_data(open_app, folder_c
 
 
 def test_a_maml_run_shows_its_inner_loop_and_the_space_before_and_after_adapting(open_app, folder_choice, tiny_config, tmp_path: Path):
-    from core.training import train_run
+    from core.training.run import train_run
 
     config = tiny_config(folder_choice, episodes=10, method="maml")
     run = RunStore(tmp_path / "maml").create(config)

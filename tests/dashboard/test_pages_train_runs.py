@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import save_file
 
 from core.store import RunStore
-from core.training import active_run, get_run, start_run
-from core.training.process_run import ProcessRun
+from core.training.background import start_run
+from core.training.registry import active_run, get_run
 from dashboard.state import ISOLATE_ENV, DataChoice, LearnerRef
 from dashboard.widgets import form_defaults, page_path, run_config
 
@@ -139,7 +139,7 @@ def test_a_real_run_trains_in_the_background_and_its_curves_are_drawn(open_app, 
     assert not at.exception and not at.error
     run = get_run(at.session_state["ms_run_id"])
     assert run is not None and Path(run.snapshot().run_dir).parent == tmp_path / "runs"
-    assert isinstance(run, ProcessRun) == in_process
+    assert run.isolated == in_process
     assert run.join(JOIN_S), "the tiny run did not finish"
     at.run()
     shown = metrics(at)
