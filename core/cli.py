@@ -49,7 +49,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "val_episodes": ("--val-episodes", int, "episodes per validation", None),
     "checkpoint_every": ("--checkpoint-every", int, "steps between checkpoints (the last step is always saved)", None),
     "device": ("--device", str, "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N", None),
-    "precision": ("--precision", str, "auto: bf16 autocast where the hardware computes bf16 (a GPU, or a CPU with AVX512-BF16 or AMX), else fp32",
+    "precision": ("--precision", str, "auto: bf16 autocast where the hardware computes it (GPU, CPU with AVX512-BF16 or AMX), else fp32",
                   ("auto", "fp32", "bf16")),
 }  # fmt: skip
 OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
@@ -79,7 +79,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     from core.learners import LEARNERS
 
     defaults = RunConfig().to_flat()
-    p.add_argument("--recipe", default=argparse.SUPPRESS, choices=list(RECIPES), help="start from a named recipe; flags given beside it override it")
+    p.add_argument(
+        "--recipe", default=argparse.SUPPRESS, choices=list(RECIPES), help="start from a named recipe; flags given beside it override it"
+    )
     for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
         choices = tuple(LEARNERS) if key == "method" else choices
         default = defaults[key]

@@ -97,12 +97,18 @@ class TrainConfig:
         _check(self.optimizer in ("adam", "sgd"), "optimizer", f"unknown optimizer '{self.optimizer}'; use adam or sgd")
         _check(0 < self.lr <= 10, "lr", f"the learning rate must be above 0 and at most 10 (got {self.lr})")
         _check(self.weight_decay >= 0, "weight_decay", "the weight decay must not be negative")
-        _check(self.schedule in ("cosine", "step", "constant"), "schedule", f"unknown schedule '{self.schedule}'; use cosine, step or constant")
+        _check(
+            self.schedule in ("cosine", "step", "constant"), "schedule", f"unknown schedule '{self.schedule}'; use cosine, step or constant"
+        )
         _check(self.val_every >= 0, "val_every", "validate every 0 (never) or more steps")
         _check(self.val_episodes >= 1, "val_episodes", "validate on at least 1 episode")
         _check(self.checkpoint_every >= 1, "checkpoint_every", "save a checkpoint every 1 or more steps")
         _check(self.log_every >= 1, "log_every", "record metrics every 1 or more steps")
-        _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), "device", f"unknown device '{self.device}'; use auto, cpu or cuda")
+        _check(
+            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+            "device",
+            f"unknown device '{self.device}'; use auto, cpu or cuda",
+        )
         _check(self.precision in ("auto", "fp32", "bf16"), "precision", f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
 
 

@@ -44,7 +44,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("anil", "ANIL (only the head adapts), 5-way 1-shot", {"method": "anil", "episodes": 400, **_META_5W1S}),
         Recipe("reptile", "Reptile, trained 5-shot with inner lr 0.1",
                {"method": "reptile", "episodes": 400, **_META_5W1S, "k_shot": 5, "q_query": 5, "inner_lr": 0.1}),
-        Recipe("learned_optimizer", "A coordinate-wise LSTM optimizer in the inner loop", {"method": "learned_optimizer", "episodes": 300, **_META_5W1S}),
+        Recipe("learned_optimizer", "A coordinate-wise LSTM optimizer in the inner loop",
+               {"method": "learned_optimizer", "episodes": 300, **_META_5W1S}),
         Recipe("blackbox", "The model-based learner reading the support set as a sequence",
                {"method": "blackbox", "n_way": 5, "k_shot": 1, "q_query": 15, "lr": 0.001, "episodes": 2000}),
     )

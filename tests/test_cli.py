@@ -22,7 +22,10 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     [
         (["train", "--n-way", "five"], "argument --n-way: invalid int value: 'five'"),
         (["train", "--method", "nope"], "argument --method: invalid choice: 'nope' (choose from 'protonet'"),
-        (["train", "--dataset", "folder"], "the folder dataset needs a data folder: a directory with one sub-folder of images per class (--data-dir)"),
+        (
+            ["train", "--dataset", "folder"],
+            "the folder dataset needs a data folder: a directory with one sub-folder of images per class (--data-dir)",
+        ),
         (["train", "--dataset", "folder", "--data-dir", "/no/such/dir"], "/no/such/dir"),
         (["train", "--n-way", "1"], "an episode needs at least 2 classes (got 1) (--n-way)"),
         (["train", "--nosuch"], "unrecognized arguments: --nosuch (see python -m core train --help)"),

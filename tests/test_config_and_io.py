@@ -49,7 +49,11 @@ def test_unknown_dataset_is_named_before_anything_loads():
 
 
 def test_settings_name_the_field_to_change():
-    for build, setting in ((lambda: EpisodeShape(1, 1, 1), "n_way"), (lambda: TrainConfig(lr=0), "lr"), (lambda: LearnerConfig(inner_lr=0), "inner_lr")):
+    for build, setting in (
+        (lambda: EpisodeShape(1, 1, 1), "n_way"),
+        (lambda: TrainConfig(lr=0), "lr"),
+        (lambda: LearnerConfig(inner_lr=0), "inner_lr"),
+    ):
         with pytest.raises(ConfigError) as caught:
             build()
         assert caught.value.setting == setting

@@ -78,7 +78,10 @@ def test_too_many_ways_names_the_numbers(toy_set):
 
 def test_too_many_shots_names_the_numbers(toy_set):
     pool = ClassPool(toy_set, list(range(10)))
-    with pytest.raises(EpisodeError, match=r"5 support \+ 8 query images per class make 13, but the smallest class has 12 images; .* together they are at most 12"):
+    with pytest.raises(
+        EpisodeError,
+        match=r"5 support \+ 8 query images per class make 13, but the smallest class has 12 images; .* together they are at most 12",
+    ):
         EpisodeSampler(pool, 5, 5, 8)
 
 

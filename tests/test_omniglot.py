@@ -121,7 +121,9 @@ def test_folder_without_omniglot_says_what_it_expected(tmp_path: Path):
 
 def test_nothing_found_without_download_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv(omniglot.ENV_VAR, raising=False)
-    with pytest.raises(DataError, match=rf"looked in {re.escape(str(tmp_path / 'omniglot'))}.*download Omniglot on a machine with network access"):
+    with pytest.raises(
+        DataError, match=rf"looked in {re.escape(str(tmp_path / 'omniglot'))}.*download Omniglot on a machine with network access"
+    ):
         load_omniglot(cache_root=tmp_path)
 
 

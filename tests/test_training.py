@@ -15,9 +15,9 @@ from core.episodes import EpisodeSampler
 from core.experiment import Experiment, load_learner
 from core.store import CheckpointError, RunStore, read_checkpoint
 from core.training.background import TrainingRun, start_run
+from core.training.registry import RunError
 from core.training.run import train_run
 from core.training.trainer import Callback, Controls, Trainer
-from core.training.registry import RunError
 from tests.conftest import make_toy_set
 
 

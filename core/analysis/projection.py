@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from core.analysis.neighbours import EXACT_UP_TO, exact_neighbours
 from core.data.base import cache_dir
+from core.errors import UserError
 
 METHODS = ("pca", "tsne", "umap")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -39,7 +40,7 @@ TSNE_EXACT_NEIGHBOURS_UP_TO = 10_000
 UMAP_EXACT_FROM = 4_096  # umap-learn's own switch to approximate neighbours
 
 
-class ProjectionError(ValueError):
+class ProjectionError(UserError):
     """A projection cannot be computed as asked; the message says what to change."""
 
 

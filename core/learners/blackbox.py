@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import ConfigError
-
 from core.learners.base import EmbeddingLearner
 from core.learners.scoring import infer_n_way, pairwise_distance, prototypes
 
@@ -71,7 +70,9 @@ class BlackBox(EmbeddingLearner):
     def tokens(self, support_z: torch.Tensor, support_y: torch.Tensor, query_z: torch.Tensor, n_way: int) -> torch.Tensor:
         """Embeddings (s, e), labels (s,), query embeddings (q, e) -> tokens (1, s+q, d), support first."""
         if n_way > MAX_WAY:
-            raise ConfigError(f"the black-box learner reads at most {MAX_WAY} classes per episode (got {n_way}); use fewer classes", "n_way")
+            raise ConfigError(
+                f"the black-box learner reads at most {MAX_WAY} classes per episode (got {n_way}); use fewer classes", "n_way"
+            )
         z = self.embed_norm(torch.cat([support_z, query_z]))
         labels = torch.cat([F.one_hot(support_y, MAX_WAY).to(z.dtype), z.new_zeros(query_z.shape[0], MAX_WAY)])
         return self.token(torch.cat([z, labels], 1)).unsqueeze(0)

@@ -112,7 +112,8 @@ class ProcessExecutor:
                 owner.state.stepped(self._step.value)
                 if self._process.is_alive():
                     continue
-                error = f"the training process ended unexpectedly (exit code {self._process.exitcode}); the last checkpoint in {owner.run.path} is kept"
+                code = self._process.exitcode
+                error = f"the training process ended unexpectedly (exit code {code}); the last checkpoint in {owner.run.path} is kept"
                 owner.state.ended("failed", error)
                 owner.run.update_info(status="failed", error=error)
                 return

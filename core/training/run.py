@@ -9,12 +9,12 @@ from pathlib import Path
 
 from core.config import EpisodeShape, RunConfig
 from core.device import describe_device
-from core.errors import UserError
 from core.episodes import EpisodeSampler
+from core.errors import UserError
 from core.evaluation import evaluate
 from core.experiment import Experiment, checkpoint_metadata, load_learner, preflight
 from core.learners import MetaLearner
-from core.store import RunDir
+from core.store import HEARTBEAT_S, RunDir
 from core.training.live import MetricsLog, Record
 from core.training.trainer import Callback, Controls, Trainer
 
@@ -26,7 +26,7 @@ class StoreCallback(Callback):
 
     def __init__(self, run: RunDir, log: MetricsLog, config: RunConfig):
         self.run, self.log, self.config = run, log, config
-        self.last_write = 0.0
+        self.last_write = self.last_heartbeat = 0.0
         self.saved_steps: list[int] = []
 
     def on_log(self, trainer: Trainer, record: Record) -> None:
@@ -34,13 +34,16 @@ class StoreCallback(Callback):
         if time.monotonic() - self.last_write > METRICS_WRITE_INTERVAL_S:
             self._write_metrics()
 
-    def on_validation(self, trainer: Trainer, record: Record) -> None:
-        self.log.add("val", record)
-        self._write_metrics()
-
     def on_step_end(self, trainer: Trainer, step: int) -> None:
         if step % self.config.train.checkpoint_every == 0:
             self.save(trainer.learner, step)
+        if time.monotonic() - self.last_heartbeat > HEARTBEAT_S:  # readers on other hosts see the run alive
+            self.run.update_info(heartbeat=time.time())
+            self.last_heartbeat = time.monotonic()
+
+    def on_validation(self, trainer: Trainer, record: Record) -> None:
+        self.log.add("val", record)
+        self._write_metrics()
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         if trainer.step not in self.saved_steps:
@@ -101,20 +104,21 @@ def train_run(
     validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
     log = log or MetricsLog()
     image_set = experiment.image_set
-    run.update_info(
-        status="running",
-        device=describe_device(experiment.device),
-        input_shape=list(image_set.image_shape),
-        dataset_source=image_set.source,
-        parameters=sum(p.numel() for p in learner.parameters()),
-    )
     trainer = Trainer(learner, sampler, train, [StoreCallback(run, log, config), *callbacks], controls, validate)
-    status = trainer.fit()
-    _, val_records = log.copy()
-    final = {"final_step": trainer.step, "finished": time.time()}
-    if val_records:
-        final["final_val_acc"] = val_records[-1]["val_acc"]
-    run.update_info(status=status, **final)
+    with run.hold():  # until the end: a reader can tell this run from one whose process died
+        run.update_info(
+            status="running",
+            device=describe_device(experiment.device),
+            input_shape=list(image_set.image_shape),
+            dataset_source=image_set.source,
+            parameters=sum(p.numel() for p in learner.parameters()),
+        )
+        status = trainer.fit()
+        _, val_records = log.copy()
+        final = {"final_step": trainer.step, "finished": time.time()}
+        if val_records:
+            final["final_val_acc"] = val_records[-1]["val_acc"]
+        run.update_info(status=status, **final)
     return status
 
 

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-import core.analysis  # noqa: F401  at collection: numba's cache then lives in the lasting MetaScope cache (see below)
 from core.store import RunStore
 from dashboard.loaders import projection_jobs
+from dashboard.sidebar import page_path
 from dashboard.state import DataChoice, LearnerRef
-from dashboard.widgets import page_path
-
-# The root conftest moves METASCOPE_CACHE to a per-session folder when the session starts; importing
-# core.analysis before that (above) keeps NUMBA_CACHE_DIR in the lasting cache, so UMAP's numba code
-# is compiled once per machine rather than once per test session (20-60 s).
 
 
 def figure(at, key: str) -> dict:
