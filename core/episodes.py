@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from core.config import EpisodeShape
-from core.data.base import DataError, ImageSet
+from core.data.base import DataError, ImageSet, Normalisation
 
 
 class EpisodeError(DataError):
@@ -53,13 +53,60 @@ class Episode:
         return Episode(**move, class_ids=self.class_ids, rotations=self.rotations, support_idx=self.support_idx, query_idx=self.query_idx)
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., c, h, w) -> float32 in [0, 1]."""
-    return images.float().div_(255.0)
+def to_float(images: torch.Tensor, normalisation: Normalisation | None = None) -> torch.Tensor:
+    """uint8 (..., c, h, w) -> float32 in [0, 1], then standardised by the dataset's normalisation if it has one."""
+    floats = images.float().div_(255.0)
+    return floats if normalisation is None else normalisation.apply(floats)
+
+
+RESIDENT_BYTES = 2 << 30  # on a GPU, a split up to this size is copied to the device once; larger ones are read per episode
+
+
+class PoolImages:
+    """A pool's images, read on demand: pool rows -> uint8 (m, c, h, w) on the pool's device.
+
+    Nothing is copied up front: rows are gathered from the dataset's (memory-mapped) images when an
+    episode asks for them, and rotated classes are the same rows turned after the gather, so a pool
+    costs memory in proportion to its episodes, not to its split. On a GPU a split that fits
+    RESIDENT_BYTES is kept there once (unrotated), and gathering never leaves the device.
+    """
+
+    def __init__(self, source: torch.Tensor, source_rows: torch.Tensor, turns: torch.Tensor, device: torch.device):
+        self.source = source  # uint8 (N, c, h, w): the dataset's images, or the split's on the device
+        self.source_rows = source_rows  # (n,) int64: row of `source` behind each pool row, on source's device
+        self.turns = turns  # (n,) int64: quarter turns of each pool row, on source's device
+        self.device = device
+        self.rotated = bool((turns != 0).any())
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.source_rows), *self.source.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.source_rows)
+
+    def __getitem__(self, rows: int | slice | torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """uint8 (m, c, h, w) for a slice or 1-D rows, (c, h, w) for one int row."""
+        if isinstance(rows, int):
+            return self[torch.tensor([rows])][0]
+        if not isinstance(rows, slice):
+            rows = torch.as_tensor(rows).to(self.source_rows.device)
+        images = self.source[self.source_rows[rows]]
+        if self.rotated:
+            images = _turn(images, self.turns[rows])
+        return images.to(self.device, non_blocking=True)
+
+
+def _turn(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Rotate each image (m, c, h, w) by its own number of quarter turns (m,), without a host sync."""
+    out = images
+    for k in (1, 2, 3):  # where() instead of boolean indexing: no data-dependent shapes, so no device sync
+        out = torch.where((turns == k).view(-1, 1, 1, 1), torch.rot90(images, k, dims=(2, 3)), out)
+    return out
 
 
 class ClassPool:
-    """The images of a set of classes, grouped by class and resident on one device.
+    """The images of a set of classes, grouped by class and read on demand (see PoolImages).
 
     With rotations=True each class also appears rotated by 90, 180 and 270 degrees as three
     new classes (the standard Omniglot augmentation), so the pool has 4x the classes.
@@ -73,24 +120,25 @@ class ClassPool:
         per_class = [image_set.indices_of(int(c)) for c in ids]
         counts = torch.tensor([len(p) for p in per_class])
         image_ids = torch.cat(per_class)
-        images = image_set.images[image_ids]
-        turns = [0] * len(ids)
+        turns = torch.zeros(len(ids), dtype=torch.int64)
+        copies = 4 if rotations else 1
         if rotations:
-            images = torch.cat([images] + [torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3)])
-            image_ids = image_ids.repeat(4)
-            counts = counts.repeat(4)
-            ids = ids.repeat(4)
-            turns = [t for t in range(4) for _ in class_ids]
+            image_ids, counts, ids = image_ids.repeat(4), counts.repeat(4), ids.repeat(4)
+            turns = torch.arange(4).repeat_interleave(len(class_ids))
         self.image_set = image_set
         self.device = torch.device(device)
-        self.images = images.to(self.device)  # uint8 (n, c, h, w), class-contiguous
-        self.image_ids = image_ids  # (n,) dataset index of each pool image
+        self.images = _pool_images(image_set.images, image_ids, copies, torch.repeat_interleave(turns, counts), self.device)
+        self.image_ids = image_ids  # (n,) dataset index of each pool row
         self.counts = counts  # (n_classes,)
         self.starts = torch.cumsum(counts, 0) - counts  # (n_classes,) first pool row of each class
         self.labels = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (n,) local class
         self.class_ids = tuple(int(c) for c in ids)
-        self.rotations = tuple(turns)
+        self.rotations = tuple(int(t) for t in turns)
         self._label_cache: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def floats(self, rows: slice | torch.Tensor) -> torch.Tensor:
+        """Float images of pool `rows` as learners see them (normalised the dataset's way)."""
+        return to_float(self.images[rows], self.image_set.normalisation)
 
     @property
     def n_classes(self) -> int:
@@ -122,12 +170,15 @@ class ClassPool:
         """
         rows = self.rows(classes, positions)
         n_way, per_class = rows.shape
-        on_device = rows.to(self.device) if device_rows is None else device_rows
+        if self.images.source_rows.device.type == "cpu":  # gather on the host, from the memory map
+            index = rows
+        else:  # the split lives on the device: gather there, with the rows the sampler copied ahead
+            index = rows.to(self.device) if device_rows is None else device_rows
         support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
         return Episode(
-            support_x=to_float(self.images[on_device[:, :k_shot].reshape(-1)]),
+            support_x=self.floats(index[:, :k_shot].reshape(-1)),
             support_y=support_y,
-            query_x=to_float(self.images[on_device[:, k_shot:].reshape(-1)]),
+            query_x=self.floats(index[:, k_shot:].reshape(-1)),
             query_y=query_y,
             class_ids=tuple(self.class_ids[int(c)] for c in classes),
             rotations=tuple(self.rotations[int(c)] for c in classes),
@@ -142,6 +193,16 @@ class ClassPool:
             labels = torch.arange(n_way, device=self.device)
             cache[n_way, k_shot, q_query] = (labels.repeat_interleave(k_shot), labels.repeat_interleave(q_query))
         return cache[n_way, k_shot, q_query]
+
+
+def _pool_images(images: torch.Tensor, image_ids: torch.Tensor, copies: int, turns: torch.Tensor, device: torch.device) -> PoolImages:
+    """Read from the dataset's images where they are (CPU, memory-mapped), or from one device copy of the split on a GPU."""
+    distinct = image_ids[: len(image_ids) // copies]  # the rotated copies repeat the same rows
+    row_bytes = int(torch.tensor(images.shape[1:]).prod())
+    if device.type == "cpu" or len(distinct) * row_bytes > RESIDENT_BYTES:
+        return PoolImages(images, image_ids, turns, device)
+    resident = images[distinct].to(device)
+    return PoolImages(resident, torch.arange(len(distinct), device=device).repeat(copies), turns.to(device), device)
 
 
 class EpisodeSampler:
@@ -216,9 +277,9 @@ def build_episode(
     q_idx = torch.tensor([i for v in query.values() for i in v])
     labels = torch.arange(len(support))
     return Episode(
-        support_x=to_float(image_set.images[s_idx]).to(device),
+        support_x=to_float(image_set.images[s_idx], image_set.normalisation).to(device),
         support_y=labels.repeat_interleave(k).to(device),
-        query_x=to_float(image_set.images[q_idx]).to(device),
+        query_x=to_float(image_set.images[q_idx], image_set.normalisation).to(device),
         query_y=labels.repeat_interleave(q).to(device),
         class_ids=tuple(support),
         rotations=(0,) * len(support),

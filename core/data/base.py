@@ -91,6 +91,10 @@ class ImageSet:
         return (self.labels == class_id).nonzero().flatten()
 
 
+IMAGENET_STATS = Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ImageNet's channel statistics
+CIFAR100_STATS = Normalisation((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))  # CIFAR-100's
+
+
 def cache_dir() -> Path:
     """Where decoded datasets are cached: $METASCOPE_CACHE or ~/.cache/metascope."""
     path = Path(os.environ.get("METASCOPE_CACHE", Path.home() / ".cache" / "metascope"))

@@ -56,24 +56,24 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name not in _SKIPPED_DIRS
 
 
-def _subfolders(path: Path) -> list[Path]:
+def subfolders(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and _visible(p))
 
 
-def _images(path: Path) -> list[Path]:
+def image_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and _visible(p) and is_image_file(p))
 
 
 def _find_classes(root: Path) -> list[ClassFolder]:
-    top = _subfolders(root)
+    top = subfolders(root)
     if not top:
-        loose = len(_images(root))
+        loose = len(image_files(root))
         found = f" (found {loose} images directly in it: move them into one sub-folder per class)" if loose else ""
         raise DataError(f"{root} has no class sub-folders{found}; it needs {LAYOUT}")
-    if all(not _images(d) and _subfolders(d) for d in top):  # group/class/images
-        classes = [ClassFolder(f"{g.name}/{c.name}", g.name, tuple(_images(c))) for g in top for c in _subfolders(g)]
+    if all(not image_files(d) and subfolders(d) for d in top):  # group/class/images
+        classes = [ClassFolder(f"{g.name}/{c.name}", g.name, tuple(image_files(c))) for g in top for c in subfolders(g)]
     else:
-        classes = [ClassFolder(d.name, None, tuple(_images(d))) for d in top]
+        classes = [ClassFolder(d.name, None, tuple(image_files(d))) for d in top]
     empty = [c.name for c in classes if not c.files]
     if empty:
         listed = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
@@ -98,14 +98,24 @@ def _channels(files: list[Path]) -> int:
 
 
 def class_plan(
-    name: str, root: Path, classes: list[ClassFolder], size: int, splits: tuple[str, ...] | None = None, normalisation: Normalisation | None = None
+    name: str,
+    root: Path,
+    classes: list[ClassFolder],
+    size: int,
+    splits: tuple[str, ...] | None = None,
+    normalisation: Normalisation | None = None,
+    channels: int | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> Plan:
-    """How a list of class folders becomes a cache entry: every file an item, its class the label."""
+    """How a list of class folders becomes a cache entry: every file an item, its class the label.
+
+    channels None: 1 when every file is single-channel (from the headers), else 3.
+    """
     files = [f for c in classes for f in c.files]
 
     def prepare() -> Decoder:
-        channels = _channels(files)
-        return Decoder((channels, size, size), lambda path: _decode(path, size, channels))
+        c = channels or _channels(files)
+        return Decoder((c, size, size), lambda path: _decode(path, size, c))
 
     return Plan(
         items=files,
@@ -115,8 +125,9 @@ def class_plan(
         class_groups=tuple(str(c.group) for c in classes) if classes[0].group is not None else None,
         class_splits=splits,
         source=f"{name}: {root}",
+        warnings=warnings,
         normalisation=normalisation,
-        accept=lambda kept, warnings: _check_kept(root, kept, warnings, n_files=len(files)),
+        accept=lambda kept, notes: _check_kept(root, kept, notes, n_files=len(files)),
     )
 
 

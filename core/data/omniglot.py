@@ -33,7 +33,11 @@ Payload = bytes | Path  # an image's bytes from a zip, or its path in an extract
 
 
 def load_omniglot(
-    data_dir: str | Path | None = None, image_size: int = 28, download: bool = False, cache_root: Path | None = None, hooks: Hooks = NO_HOOKS
+    data_dir: str | Path | None = None,
+    image_size: int = 28,
+    download: bool = False,
+    cache_root: Path | None = None,
+    hooks: Hooks = NO_HOOKS,
 ) -> ImageSet:
     """Load Omniglot as bright strokes on a dark background, decoded once and then cached.
 
