@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data.base import DataError
+from core.data.progress import terminal_hooks
+from core.data.registry import DATASETS, default_image_size
 from core.store import CheckpointError, RunDir, RunStore
 from core.tasks.cli import add_tasks_parser
 from core.training.run import RunError
@@ -31,9 +33,11 @@ def fail(message: str) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     d_train, d_learner = TrainConfig(), LearnerConfig()
-    p.add_argument("--dataset", default=d_train.dataset, help="glyphs (built in), omniglot or folder")
-    p.add_argument("--data-dir", default=None, help="folder of the dataset (Omniglot zips or class sub-folders)")
-    p.add_argument("--image-size", type=int, default=d_train.image_size)
+    p.add_argument("--dataset", default=d_train.dataset, help=f"one of: {', '.join(DATASETS)} (see docs/datasets.md)")
+    p.add_argument("--data-dir", default=None, help="folder of the dataset (Omniglot zips, class sub-folders, a benchmark's folder)")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="pixels a side (default: 84 for the ImageNet-like benchmarks, 32 CIFAR, else 28)"
+    )
     p.add_argument("--method", default=d_learner.method, help="learner name, e.g. protonet, matching, relation, siamese, triplet")
     p.add_argument("--backbone", default=d_learner.backbone)
     p.add_argument("--distance", default=d_learner.distance)
@@ -69,7 +73,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         inner_steps=a.inner_steps, inner_lr=a.inner_lr, first_order=a.first_order, hidden=a.hidden,
     )  # fmt: skip
     train = TrainConfig(
-        dataset=a.dataset, data_dir=a.data_dir, image_size=a.image_size, episodes=a.episodes,
+        dataset=a.dataset, data_dir=a.data_dir, image_size=a.image_size or default_image_size(a.dataset), episodes=a.episodes,
         train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
         meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
         seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
@@ -84,7 +88,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     from core.training.run import train_run
 
     config = config_from_args(a)
-    experiment = Experiment.from_config(config.train)  # fails early, before a run folder exists
+    experiment = Experiment.from_config(config.train, terminal_hooks())  # fails early, before a run folder exists
     for warning in experiment.image_set.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     experiment.pool("train", config.train.rotations).check(config.train.train_shape)
@@ -101,7 +105,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
     run = RunDir(a.run)
     learner, config, checkpoint = load_learner(run, a.checkpoint)
-    experiment = Experiment.from_config(config.train)
+    experiment = Experiment.from_config(config.train, terminal_hooks())
     learner = learner.to(experiment.device)
     shape = EpisodeShape(a.n_way, a.k_shot, a.q_query)
     result = evaluate(learner, experiment.pool(a.split), shape, a.episodes, a.seed)
@@ -127,7 +131,7 @@ def _csv(text: str) -> str:
 def cmd_download(a: argparse.Namespace) -> None:
     from core.data.registry import load_dataset
 
-    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True)
+    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True, hooks=terminal_hooks())
     where = a.data_dir or "the default location (found again without --data-dir)"
     print(f"{a.dataset}: {len(images.labels)} images of {len(images.class_names)} classes in {where}")
 
@@ -135,7 +139,10 @@ def cmd_download(a: argparse.Namespace) -> None:
 def cmd_bench(a: argparse.Namespace) -> None:
     from core.bench import run_benchmark
 
-    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections), indent=2))
+    figures = run_benchmark(
+        quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections, dataset=a.dataset, image_size=a.image_size
+    )
+    print(json.dumps(figures, indent=2))
 
 
 def build_parser() -> ArgumentParser:
@@ -160,14 +167,22 @@ def build_parser() -> ArgumentParser:
     pr.add_argument("--query", required=True, help="a folder of images")
     pr.add_argument("--checkpoint", type=int, default=None)
     pr.set_defaults(func=cmd_predict)
-    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, via torchvision; needs a network)")
-    dl.add_argument("dataset", choices=("omniglot",))
+    dl = sub.add_parser(
+        "download", help="fetch a dataset that has a downloader (omniglot, cifar_fs, fc100 via torchvision; needs a network)"
+    )
+    dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"))
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
-    dl.add_argument("--image-size", type=int, default=28)
+    dl.add_argument("--image-size", type=int, default=None)
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
-    be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
+    be.add_argument("--dataset", default=None, help="a named benchmark to time on instead (e.g. mini_imagenet, with --data-dir)")
+    be.add_argument(
+        "--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs), or --dataset's"
+    )
+    be.add_argument(
+        "--image-size", type=int, default=None, help="with --dataset: pixels a side (default: the dataset's, 84 for mini_imagenet)"
+    )
     be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default 2)")
     be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)

@@ -9,6 +9,7 @@ import torch
 
 from core.config import LearnerConfig, RunConfig, TrainConfig
 from core.data import ClassSplit, ImageSet, load_dataset, split_classes
+from core.data.cache import NO_HOOKS, Hooks
 from core.device import resolve_device
 from core.episodes import ClassPool
 from core.learners import MetaLearner, make_learner
@@ -25,8 +26,9 @@ class Experiment:
     _pools: dict[tuple[str, bool], ClassPool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_config(cls, train: TrainConfig) -> Experiment:
-        image_set = load_dataset(train.dataset, train.data_dir, train.image_size)
+    def from_config(cls, train: TrainConfig, hooks: Hooks = NO_HOOKS) -> Experiment:
+        """hooks: progress of a first decode and notices from the dataset cache (the CLI draws bars)."""
+        image_set = load_dataset(train.dataset, train.data_dir, train.image_size, hooks=hooks)
         return cls(image_set, split_classes(image_set, train.split_seed), resolve_device(train.device))
 
     def pool(self, split: str, rotations: bool = False) -> ClassPool:

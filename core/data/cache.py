@@ -78,7 +78,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class Hooks:
-    """What the caller hears while a dataset loads: a progress callback and notices (a rebuilt cache)."""
+    """What the caller hears while a dataset loads.
+
+    progress: (stage, done, total) during a build and a full check. notify: what is found after the load
+    returned (a source rewritten in place, from the background check); a rebuild the load itself did is
+    named in the returned ImageSet.warnings instead.
+    """
 
     progress: Progress | None = None
     notify: Callable[[str], None] | None = None
@@ -109,7 +114,7 @@ class Source:
 
 def load_cached(source: Source, make_plan: Callable[[], Plan], hooks: Hooks = NO_HOOKS) -> ImageSet:
     """The dataset memory-mapped from its verified cache entry; make_plan() is called, and the entry
-    built (or rebuilt, with a notice in the warnings and to hooks.notify), only when needed."""
+    built (or rebuilt, with a notice in the returned warnings), only when needed."""
     listing = source.files.listing() if source.files is not None else []
     image_set, reason = _open_checked(source, listing, hooks)
     if image_set is not None:
@@ -119,8 +124,6 @@ def load_cached(source: Source, make_plan: Callable[[], Plan], hooks: Hooks = NO
         if image_set is not None:
             return image_set
         notice = None if reason is None else f"rebuilt the {source.name} cache ({source.entry}): {reason}"
-        if notice is not None and hooks.notify is not None:
-            hooks.notify(notice)
         return _build(source, make_plan(), listing, hooks, notice)
 
 

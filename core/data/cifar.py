@@ -30,7 +30,7 @@ RECORD = 2 + 3 * 32 * 32  # binary version: coarse label, fine label, 3072 pixel
 DECODER = "cifar-lanczos-v1"
 HOW_TO_FIX = (
     f"point --data-dir at the folder holding {PYTHON_FOLDER}/ (torchvision.datasets.CIFAR100's root) or {BINARY_FOLDER}/, "
-    "or add --download on a machine with network access (torchvision fetches it)"
+    "or run `python -m core download cifar_fs --data-dir DIR` on a machine with network access (torchvision's downloader)"
 )
 
 
