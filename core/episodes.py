@@ -59,6 +59,7 @@ def to_float(images: torch.Tensor, normalisation: Normalisation | None = None) -
     return floats if normalisation is None else normalisation.apply(floats)
 
 
+SMALL_POOL_BYTES = 64 << 20  # a pool up to this size, rotated copies included, is held turned on its device
 RESIDENT_BYTES = 2 << 30  # on a GPU, a split up to this size is copied to the device once; larger ones are read per episode
 
 
@@ -77,6 +78,10 @@ class PoolImages:
         self.turns = turns  # (n,) int64: quarter turns of each pool row, on source's device
         self.device = device
         self.rotated = bool((turns != 0).any())
+        self.direct = bool(torch.equal(source_rows, torch.arange(len(source), device=source_rows.device))) and not self.rotated
+        h, w = source.shape[-2:]
+        # pixel k of a row turned t times is pixel _turned[t, k] of the original: one gather turns any mix of rows
+        self._turned = torch.stack([torch.rot90(torch.arange(h * w).view(h, w), t).reshape(-1) for t in range(4)]).to(source.device)
 
     @property
     def shape(self) -> torch.Size:
@@ -91,18 +96,14 @@ class PoolImages:
             return self[torch.tensor([rows])][0]
         if not isinstance(rows, slice):
             rows = torch.as_tensor(rows).to(self.source_rows.device)
+        if self.direct:  # a small pool held turned on its device: one gather, as an episode always cost
+            return self.source[rows]
         images = self.source[self.source_rows[rows]]
-        if self.rotated:
-            images = _turn(images, self.turns[rows])
+        if self.rotated:  # a gather, not a branch per turn: no data-dependent shapes, so no device sync
+            m, c = images.shape[:2]
+            pixels = self._turned[self.turns[rows]].unsqueeze(1).expand(m, c, -1)  # (m, c, h*w)
+            images = images.flatten(2).gather(2, pixels).view(images.shape)
         return images.to(self.device, non_blocking=True)
-
-
-def _turn(images: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Rotate each image (m, c, h, w) by its own number of quarter turns (m,), without a host sync."""
-    out = images
-    for k in (1, 2, 3):  # where() instead of boolean indexing: no data-dependent shapes, so no device sync
-        out = torch.where((turns == k).view(-1, 1, 1, 1), torch.rot90(images, k, dims=(2, 3)), out)
-    return out
 
 
 class ClassPool:
@@ -196,9 +197,18 @@ class ClassPool:
 
 
 def _pool_images(images: torch.Tensor, image_ids: torch.Tensor, copies: int, turns: torch.Tensor, device: torch.device) -> PoolImages:
-    """Read from the dataset's images where they are (CPU, memory-mapped), or from one device copy of the split on a GPU."""
+    """Where a pool reads its rows from, by size (rows: every class copy, rotated ones included).
+
+    Small pools (SMALL_POOL_BYTES with their rotated copies: Omniglot, glyphs) are copied to their device
+    once, turned, so an episode is one gather as before. Larger ones on a GPU keep their split there
+    unrotated (RESIDENT_BYTES) and turn the drawn rows; the rest read the memory-mapped dataset per episode.
+    """
     distinct = image_ids[: len(image_ids) // copies]  # the rotated copies repeat the same rows
     row_bytes = int(torch.tensor(images.shape[1:]).prod())
+    if len(image_ids) * row_bytes <= SMALL_POOL_BYTES:
+        base = images[distinct]
+        turned = torch.cat([torch.rot90(base, k, dims=(2, 3)) for k in range(copies)])
+        return PoolImages(turned.to(device), torch.arange(len(image_ids), device=device), torch.zeros_like(turns, device=device), device)
     if device.type == "cpu" or len(distinct) * row_bytes > RESIDENT_BYTES:
         return PoolImages(images, image_ids, turns, device)
     resident = images[distinct].to(device)

@@ -32,8 +32,11 @@ def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("args", "message"),
     [
         (["bench", "--dataset", "mini_imagenet", "--data-dir", "/no/such/mini"], "cannot bench on mini_imagenet: mini_imagenet folder"),
-        (["bench", "--dataset", "cub"], "cannot bench on cub: cub needs --data-dir: the CUB_200_2011 folder"),
-        (["train", "--dataset", "tiered_imagenet", "--data-dir", "/no/such/tiered"], "tiered_imagenet folder /no/such/tiered does not exist"),
+        (["bench", "--dataset", "cub"], "cannot bench on cub: cub needs a data folder: the CUB_200_2011 folder"),
+        (
+            ["train", "--dataset", "tiered_imagenet", "--data-dir", "/no/such/tiered"],
+            "tiered_imagenet folder /no/such/tiered does not exist",
+        ),
     ],
 )
 def test_absent_benchmark_data_is_one_clear_line(args: list[str], message: str):

@@ -105,7 +105,7 @@ def test_wrong_layout_says_what_it_needs(tmp_path: Path):
     _image(tmp_path / "stuff" / "a" / "x.png", 0)
     with pytest.raises(DataError, match=r"stuff is not a miniImageNet folder: it needs images/ .* or train/, val/ and test/ folders"):
         load_dataset("mini_imagenet", tmp_path / "stuff", SIZE)
-    with pytest.raises(DataError, match="needs --data-dir"):
+    with pytest.raises(DataError, match="tiered_imagenet needs a data folder"):
         load_dataset("tiered_imagenet", None, SIZE)
 
 

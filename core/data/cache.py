@@ -247,6 +247,7 @@ def _chunk_crcs(path: Path, chunk_bytes: int, hooks: Hooks) -> list[int]:
     """CRC-32 of each chunk of a file, read with plain reads (the page cache, not this process, holds them) on every core."""
     size = path.stat().st_size
     starts = range(0, size, chunk_bytes)
+    report = hooks.progress if len(starts) >= 16 else None  # a bar only where the check takes a while (256 MB and more)
     done, lock = [0], threading.Lock()
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -255,8 +256,8 @@ def _chunk_crcs(path: Path, chunk_bytes: int, hooks: Hooks) -> list[int]:
             value = zlib.crc32(os.pread(fd, min(chunk_bytes, size - start), start))
             with lock:
                 done[0] += 1
-                if hooks.progress is not None:
-                    hooks.progress("checking the cache", done[0], len(starts))
+                if report is not None:
+                    report("checking the cache", done[0], len(starts))
             return value
 
         return parallel_map(crc, starts)

@@ -29,8 +29,8 @@ PYTHON_FOLDER, BINARY_FOLDER = "cifar-100-python", "cifar-100-binary"
 RECORD = 2 + 3 * 32 * 32  # binary version: coarse label, fine label, 3072 pixel bytes
 DECODER = "cifar-lanczos-v1"
 HOW_TO_FIX = (
-    f"point --data-dir at the folder holding {PYTHON_FOLDER}/ (torchvision.datasets.CIFAR100's root) or {BINARY_FOLDER}/, "
-    "or run `python -m core download cifar_fs --data-dir DIR` on a machine with network access (torchvision's downloader)"
+    f"point the data folder at the folder holding {PYTHON_FOLDER}/ (torchvision.datasets.CIFAR100's root) or {BINARY_FOLDER}/, "
+    "or download CIFAR-100 on a machine with network access (python -m core download cifar_fs)"
 )
 
 

@@ -40,13 +40,13 @@ def load_cub(data_dir: Path | None, image_size: int = 84, cache_root: Path | Non
 
 def _root(data_dir: Path | None) -> Path:
     if data_dir is None:
-        raise DataError(f"cub needs --data-dir: the {FOLDER} folder (with {LAYOUT}); {HOW_TO_GET}")
+        raise DataError(f"cub needs a data folder: the {FOLDER} folder (with {LAYOUT}); {HOW_TO_GET}")
     given = Path(data_dir).expanduser()
     for root in (given, given / FOLDER):
         if (root / "images").is_dir() and (root / "classes.txt").is_file():
             return root
     if not given.is_dir():
-        raise DataError(f"cub folder {given} does not exist; point --data-dir at {FOLDER} ({HOW_TO_GET})")
+        raise DataError(f"cub folder {given} does not exist; point the data folder at {FOLDER} ({HOW_TO_GET})")
     raise DataError(f"{given} is not a CUB-200-2011 folder: it needs {LAYOUT} (in it or in {FOLDER}/ below it); {HOW_TO_GET}")
 
 

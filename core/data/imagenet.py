@@ -19,12 +19,12 @@ MINI_LAYOUTS = (
 MINI_HOW_TO_GET = (
     "make them from ImageNet's ILSVRC-2012 training images with Ravi & Larochelle's split csv files "
     "(github.com/twitter/meta-learning-lstm, data/miniImagenet; e.g. with github.com/yaoyao-liu/mini-imagenet-tools), "
-    f"then point --data-dir at a folder with {MINI_LAYOUTS}"
+    f"then point the data folder at a folder with {MINI_LAYOUTS}"
 )
 TIERED_LAYOUT = "train/, val/ and test/ folders of one sub-folder of images per ImageNet synset (n01530575/...)"
 TIERED_HOW_TO_GET = (
     "make them from ImageNet's ILSVRC-2012 training images with Ren et al.'s split (github.com/renmengye/few-shot-ssl-public, "
-    f"fewshot/data/tiered_imagenet_split), then point --data-dir at a folder with {TIERED_LAYOUT}"
+    f"fewshot/data/tiered_imagenet_split), then point the data folder at a folder with {TIERED_LAYOUT}"
 )
 
 
@@ -60,12 +60,12 @@ def load_tiered_imagenet(data_dir: Path | None, image_size: int = 84, cache_root
 
 def _root(data_dir: Path | None, name: str, layout: str, how_to_get: str) -> Path:
     if data_dir is None:
-        raise DataError(f"{name} needs --data-dir: a folder with {layout}")
+        raise DataError(f"{name} needs a data folder: a folder with {layout}")
     root = Path(data_dir).expanduser()
     if root.is_file() and root.suffix.lower() in (".pkl", ".pickle"):
         refuse_pickles(root.parent, name, how_to_get)
     if not root.is_dir():
-        raise DataError(f"{name} folder {root} does not exist; point --data-dir at a folder with {layout}")
+        raise DataError(f"{name} folder {root} does not exist; point the data folder at a folder with {layout}")
     return root
 
 
