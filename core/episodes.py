@@ -66,10 +66,11 @@ RESIDENT_BYTES = 2 << 30  # on a GPU, a split up to this size is copied to the d
 class PoolImages:
     """A pool's images, read on demand: pool rows -> uint8 (m, c, h, w) on the pool's device.
 
-    Nothing is copied up front: rows are gathered from the dataset's (memory-mapped) images when an
-    episode asks for them, and rotated classes are the same rows turned after the gather, so a pool
-    costs memory in proportion to its episodes, not to its split. On a GPU a split that fits
-    RESIDENT_BYTES is kept there once (unrotated), and gathering never leaves the device.
+    For a large pool nothing is copied up front: rows are gathered from the dataset's (memory-mapped)
+    images when an episode asks for them, and rotated classes are the same rows turned after the
+    gather, so the pool costs memory in proportion to its episodes, not to its split. On a GPU a
+    split that fits RESIDENT_BYTES is kept there once (unrotated), and gathering never leaves the
+    device. A small pool is simply held, turned, on its device (`direct`). See _pool_images.
     """
 
     def __init__(self, source: torch.Tensor, source_rows: torch.Tensor, turns: torch.Tensor, device: torch.device):
