@@ -14,6 +14,8 @@ from typing import Any
 
 from core.atomic import StorageError
 from core.config import EpisodeShape, RunConfig
+from core.data.progress import terminal_hooks
+from core.data.registry import DATASETS, default_image_size
 from core.errors import UserError
 from core.recipes import RECIPES, with_recipe
 from core.store import RunDir, RunStore
@@ -21,9 +23,9 @@ from core.tasks.cli import add_tasks_parser
 
 # flat setting (RunConfig.from_flat) -> (flag, type, help, choices); defaults come from the config classes
 TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
-    "dataset": ("--dataset", str, "the data", ("glyphs", "omniglot", "folder")),
-    "data_dir": ("--data-dir", str, "folder of the dataset (Omniglot zips or folders; class sub-folders for folder)", None),
-    "image_size": ("--image-size", int, "images are resized to this many pixels a side", None),
+    "dataset": ("--dataset", str, "the data (see docs/datasets.md)", tuple(DATASETS)),
+    "data_dir": ("--data-dir", str, "folder of the dataset (Omniglot zips or folders, class sub-folders, a benchmark's folder)", None),
+    "image_size": ("--image-size", int, "pixels a side (default: 84 for the ImageNet-like benchmarks, 32 for CIFAR, else 28)", None),
     "method": ("--method", str, "the learner", None),
     "backbone": ("--backbone", str, "the image encoder", ("conv4", "resnet12")),
     "distance": ("--distance", str, "metric of metric-based learners", ("euclidean", "cosine")),
@@ -85,7 +87,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
         choices = tuple(LEARNERS) if key == "method" else choices
         default = defaults[key]
-        help_text = f"{text} (default: {'none' if default is None else default})"
+        help_text = text if key == "image_size" else f"{text} (default: {'none' if default is None else default})"
         if kind is bool:
             action = "store_false" if flag.startswith("--no-") else "store_true"
             p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
@@ -97,7 +99,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     given = {k: v for k, v in vars(a).items() if k in TRAIN_FLAGS}
-    return RunConfig.from_flat(with_recipe(getattr(a, "recipe", None), given))
+    flat = with_recipe(getattr(a, "recipe", None), given)
+    flat.setdefault("image_size", default_image_size(flat.get("dataset", RunConfig().train.dataset)))
+    return RunConfig.from_flat(flat)
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -106,7 +110,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     from core.training.run import train_run
 
     config = config_from_args(a)
-    experiment = preflight(config)  # fails early, before a run folder exists
+    experiment = preflight(config, hooks=terminal_hooks())  # fails early, before a run folder exists
     for warning in experiment.image_set.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     run = RunStore(a.runs_dir).create(config)
@@ -122,7 +126,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
     run = RunDir(a.run)
     learner, config, checkpoint = load_learner(run, a.checkpoint)
-    experiment = Experiment.from_config(config.train)
+    experiment = Experiment.from_config(config.train, hooks=terminal_hooks())
     learner = learner.to(experiment.device)
     shape = EpisodeShape(a.n_way, a.k_shot, a.q_query)
     result = evaluate(learner, experiment.pool(a.split), shape, a.episodes, a.seed)
@@ -148,7 +152,7 @@ def _csv(text: str) -> str:
 def cmd_download(a: argparse.Namespace) -> None:
     from core.data.registry import load_dataset
 
-    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True)
+    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True, hooks=terminal_hooks())
     where = a.data_dir or "the default location (found again without --data-dir)"
     print(f"{a.dataset}: {len(images.labels)} images of {len(images.class_names)} classes in {where}")
 
@@ -156,7 +160,10 @@ def cmd_download(a: argparse.Namespace) -> None:
 def cmd_bench(a: argparse.Namespace) -> None:
     from core.bench import run_benchmark
 
-    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections), indent=2))
+    figures = run_benchmark(
+        quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections, dataset=a.dataset, image_size=a.image_size
+    )
+    print(json.dumps(figures, indent=2))
 
 
 def build_parser() -> ArgumentParser:
@@ -181,14 +188,16 @@ def build_parser() -> ArgumentParser:
     pr.add_argument("--query", required=True, help="a folder of images")
     pr.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     pr.set_defaults(func=cmd_predict)
-    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, via torchvision; needs a network)")
-    dl.add_argument("dataset", choices=("omniglot",), help="the dataset")
+    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, cifar_fs, fc100; needs a network)")
+    dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"), help="the dataset")
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
-    dl.add_argument("--image-size", type=int, default=28, help="images are resized to this many pixels a side (default: 28)")
+    dl.add_argument("--image-size", type=int, default=None, help="pixels a side (default: the dataset's: 28 Omniglot, 32 CIFAR)")
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
-    be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
+    be.add_argument("--dataset", default=None, help="a named benchmark to time on instead, e.g. mini_imagenet (default: none)")
+    be.add_argument("--data-dir", default=None, help="Omniglot folder, or --dataset's (default: $METASCOPE_OMNIGLOT, else glyphs)")
+    be.add_argument("--image-size", type=int, default=None, help="with --dataset: pixels a side (default: the dataset's)")
     be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default: 2)")
     be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from core.config import EpisodeShape
-from core.data.base import DataError, ImageSet
+from core.data.base import DataError, ImageSet, Normalisation
 
 
 class EpisodeError(DataError):
@@ -69,13 +69,62 @@ def check_shape(shape: EpisodeShape, n_classes: int, smallest: int) -> None:
         )
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., c, h, w) -> float32 in [0, 1]."""
-    return images.float().div_(255.0)
+def to_float(images: torch.Tensor, normalisation: Normalisation | None = None) -> torch.Tensor:
+    """uint8 (..., c, h, w) -> float32 in [0, 1], then standardised by the dataset's normalisation if it has one."""
+    floats = images.float().div_(255.0)
+    return floats if normalisation is None else normalisation.apply(floats)
+
+
+SMALL_POOL_BYTES = 64 << 20  # a pool up to this size, rotated copies included, is held turned on its device
+RESIDENT_BYTES = 2 << 30  # on a GPU, a split up to this size is copied to the device once; larger ones are read per episode
+
+
+class PoolImages:
+    """A pool's images, read on demand: pool rows -> uint8 (m, c, h, w) on the pool's device.
+
+    For a large pool nothing is copied up front: rows are gathered from the dataset's (memory-mapped)
+    images when an episode asks for them, and rotated classes are the same rows turned after the
+    gather, so the pool costs memory in proportion to its episodes, not to its split. On a GPU a
+    split that fits RESIDENT_BYTES is kept there once (unrotated), and gathering never leaves the
+    device. A small pool is simply held, turned, on its device (`direct`). See _pool_images.
+    """
+
+    def __init__(self, source: torch.Tensor, source_rows: torch.Tensor, turns: torch.Tensor, device: torch.device):
+        self.source = source  # uint8 (N, c, h, w): the dataset's images, or the split's on the device
+        self.source_rows = source_rows  # (n,) int64: row of `source` behind each pool row, on source's device
+        self.turns = turns  # (n,) int64: quarter turns of each pool row, on source's device
+        self.device = device
+        self.rotated = bool((turns != 0).any())
+        self.direct = bool(torch.equal(source_rows, torch.arange(len(source), device=source_rows.device))) and not self.rotated
+        h, w = source.shape[-2:]
+        # pixel k of a row turned t times is pixel _turned[t, k] of the original: one gather turns any mix of rows
+        self._turned = torch.stack([torch.rot90(torch.arange(h * w).view(h, w), t).reshape(-1) for t in range(4)]).to(source.device)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.source_rows), *self.source.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.source_rows)
+
+    def __getitem__(self, rows: int | slice | torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """uint8 (m, c, h, w) for a slice or 1-D rows, (c, h, w) for one int row."""
+        if isinstance(rows, int):
+            return self[torch.tensor([rows])][0]
+        if not isinstance(rows, slice):
+            rows = torch.as_tensor(rows).to(self.source_rows.device)
+        if self.direct:  # a small pool held turned on its device: one gather, as an episode always cost
+            return self.source[rows]
+        images = self.source[self.source_rows[rows]]
+        if self.rotated:  # a gather, not a branch per turn: no data-dependent shapes, so no device sync
+            m, c = images.shape[:2]
+            pixels = self._turned[self.turns[rows]].unsqueeze(1).expand(m, c, -1)  # (m, c, h*w)
+            images = images.flatten(2).gather(2, pixels).view(images.shape)
+        return images.to(self.device, non_blocking=True)
 
 
 class ClassPool:
-    """The images of a set of classes, grouped by class and resident on one device.
+    """The images of a set of classes, grouped by class and read on demand (see PoolImages).
 
     With rotations=True each class also appears rotated by 90, 180 and 270 degrees as three
     new classes (the standard Omniglot augmentation), so the pool has 4x the classes.
@@ -89,24 +138,25 @@ class ClassPool:
         per_class = [image_set.indices_of(int(c)) for c in ids]
         counts = torch.tensor([len(p) for p in per_class])
         image_ids = torch.cat(per_class)
-        images = image_set.images[image_ids]
-        turns = [0] * len(ids)
+        turns = torch.zeros(len(ids), dtype=torch.int64)
+        copies = 4 if rotations else 1
         if rotations:
-            images = torch.cat([images] + [torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3)])
-            image_ids = image_ids.repeat(4)
-            counts = counts.repeat(4)
-            ids = ids.repeat(4)
-            turns = [t for t in range(4) for _ in class_ids]
+            image_ids, counts, ids = image_ids.repeat(4), counts.repeat(4), ids.repeat(4)
+            turns = torch.arange(4).repeat_interleave(len(class_ids))
         self.image_set = image_set
         self.device = torch.device(device)
-        self.images = images.to(self.device)  # uint8 (n, c, h, w), class-contiguous
-        self.image_ids = image_ids  # (n,) dataset index of each pool image
+        self.images = _pool_images(image_set.images, image_ids, copies, torch.repeat_interleave(turns, counts), self.device)
+        self.image_ids = image_ids  # (n,) dataset index of each pool row
         self.counts = counts  # (n_classes,)
         self.starts = torch.cumsum(counts, 0) - counts  # (n_classes,) first pool row of each class
         self.labels = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (n,) local class
         self.class_ids = tuple(int(c) for c in ids)
-        self.rotations = tuple(turns)
+        self.rotations = tuple(int(t) for t in turns)
         self._label_cache: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def floats(self, rows: slice | torch.Tensor) -> torch.Tensor:
+        """Float images of pool `rows` as learners see them (normalised the dataset's way)."""
+        return to_float(self.images[rows], self.image_set.normalisation)
 
     @property
     def n_classes(self) -> int:
@@ -128,12 +178,15 @@ class ClassPool:
         """
         rows = self.rows(classes, positions)
         n_way, per_class = rows.shape
-        on_device = rows.to(self.device) if device_rows is None else device_rows
+        if self.images.source_rows.device.type == "cpu":  # gather on the host, from the memory map
+            index = rows
+        else:  # the split lives on the device: gather there, with the rows the sampler copied ahead
+            index = rows.to(self.device) if device_rows is None else device_rows
         support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
         return Episode(
-            support_x=to_float(self.images[on_device[:, :k_shot].reshape(-1)]),
+            support_x=self.floats(index[:, :k_shot].reshape(-1)),
             support_y=support_y,
-            query_x=to_float(self.images[on_device[:, k_shot:].reshape(-1)]),
+            query_x=self.floats(index[:, k_shot:].reshape(-1)),
             query_y=query_y,
             class_ids=tuple(self.class_ids[int(c)] for c in classes),
             rotations=tuple(self.rotations[int(c)] for c in classes),
@@ -148,6 +201,25 @@ class ClassPool:
             labels = torch.arange(n_way, device=self.device)
             cache[n_way, k_shot, q_query] = (labels.repeat_interleave(k_shot), labels.repeat_interleave(q_query))
         return cache[n_way, k_shot, q_query]
+
+
+def _pool_images(images: torch.Tensor, image_ids: torch.Tensor, copies: int, turns: torch.Tensor, device: torch.device) -> PoolImages:
+    """Where a pool reads its rows from, by size (rows: every class copy, rotated ones included).
+
+    Small pools (SMALL_POOL_BYTES with their rotated copies: Omniglot, glyphs) are copied to their device
+    once, turned, so an episode is one gather as before. Larger ones on a GPU keep their split there
+    unrotated (RESIDENT_BYTES) and turn the drawn rows; the rest read the memory-mapped dataset per episode.
+    """
+    distinct = image_ids[: len(image_ids) // copies]  # the rotated copies repeat the same rows
+    row_bytes = int(torch.tensor(images.shape[1:]).prod())
+    if len(image_ids) * row_bytes <= SMALL_POOL_BYTES:
+        base = images[distinct]
+        turned = torch.cat([torch.rot90(base, k, dims=(2, 3)) for k in range(copies)])
+        return PoolImages(turned.to(device), torch.arange(len(image_ids), device=device), torch.zeros_like(turns, device=device), device)
+    if device.type == "cpu" or len(distinct) * row_bytes > RESIDENT_BYTES:
+        return PoolImages(images, image_ids, turns, device)
+    resident = images[distinct].to(device)
+    return PoolImages(resident, torch.arange(len(distinct), device=device).repeat(copies), turns.to(device), device)
 
 
 class EpisodeSampler:
@@ -222,9 +294,9 @@ def build_episode(
     q_idx = torch.tensor([i for v in query.values() for i in v])
     labels = torch.arange(len(support))
     return Episode(
-        support_x=to_float(image_set.images[s_idx]).to(device),
+        support_x=to_float(image_set.images[s_idx], image_set.normalisation).to(device),
         support_y=labels.repeat_interleave(k).to(device),
-        query_x=to_float(image_set.images[q_idx]).to(device),
+        query_x=to_float(image_set.images[q_idx], image_set.normalisation).to(device),
         query_y=labels.repeat_interleave(q).to(device),
         class_ids=tuple(support),
         rotations=(0,) * len(support),

@@ -9,6 +9,7 @@ import torch
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data import ClassSplit, ImageSet, load_dataset, split_classes
+from core.data.cache import NO_HOOKS, Hooks
 from core.device import resolve_device
 from core.episodes import ClassPool, check_shape
 from core.learners import MetaLearner, learner_class, make_learner
@@ -26,9 +27,11 @@ class Experiment:
     _pools: dict[tuple[str, bool], ClassPool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_config(cls, train: TrainConfig, image_set: ImageSet | None = None) -> Experiment:
-        """The data `train` names on its device; `image_set` when the caller already has it loaded."""
-        image_set = image_set or load_dataset(train.dataset, train.data_dir, train.image_size)
+    def from_config(cls, train: TrainConfig, image_set: ImageSet | None = None, hooks: Hooks = NO_HOOKS) -> Experiment:
+        """The data `train` names on its device; `image_set` when the caller already has it loaded.
+
+        hooks: progress of a first decode and notices from the dataset cache (the CLI draws bars)."""
+        image_set = image_set or load_dataset(train.dataset, train.data_dir, train.image_size, hooks=hooks)
         return cls(image_set, split_classes(image_set, train.split_seed), resolve_device(train.device))
 
     def pool(self, split: str, rotations: bool = False) -> ClassPool:
@@ -50,13 +53,13 @@ class Experiment:
         check_shape(shape, len(classes) * (4 if rotations else 1), int(counts.min()) if counts is not None else 0)
 
 
-def preflight(config: RunConfig, image_set: ImageSet | None = None) -> Experiment:
+def preflight(config: RunConfig, image_set: ImageSet | None = None, hooks: Hooks = NO_HOOKS) -> Experiment:
     """Everything that can be checked before a run folder exists, for the CLI and the dashboard alike:
     the learner and backbone names, the data (loaded, or `image_set` when given), the device, and that
     the training episodes fit the train split. -> the Experiment to train with."""
     learner_class(config.learner.method)
     backbone_class(config.learner.backbone)
-    experiment = Experiment.from_config(config.train, image_set)
+    experiment = Experiment.from_config(config.train, image_set, hooks)
     experiment.check("train", config.train.train_shape, config.train.rotations)
     return experiment
 

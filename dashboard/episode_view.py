@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DATASETS, ImageSet
+from core.data.registry import default_image_size
 from core.episodes import EpisodeSpec
 from dashboard import state
 from dashboard.charts.images import image_strip, thumbnail
@@ -13,6 +14,11 @@ from dashboard.inputs import keyed
 FOLDER_HINTS = {
     "omniglot": "the Omniglot folder (background/evaluation zips, or alphabet/character/png folders)",
     "folder": "a folder with one sub-folder of images per class",
+    "mini_imagenet": "the miniImageNet folder (images/ with train.csv, val.csv, test.csv, or train/ val/ test/ class folders)",
+    "tiered_imagenet": "the tieredImageNet folder (train/ val/ test/ class folders)",
+    "cifar_fs": "the folder holding torchvision's cifar-100-python",
+    "fc100": "the folder holding torchvision's cifar-100-python",
+    "cub": "the CUB_200_2011 folder (images/ and classes.txt)",
 }
 
 
@@ -29,7 +35,8 @@ def dataset_picker() -> state.DataChoice | None:
         if data_dir is None:
             st.info(f"Enter the data folder: {hint}.")
             return None
-    choice = state.DataChoice(name, data_dir, current.image_size)
+    size = current.image_size if current.dataset == name else default_image_size(name)
+    choice = state.DataChoice(name, data_dir, size)
     state.set_data_choice(choice)
     return choice
 

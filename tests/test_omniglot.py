@@ -59,7 +59,7 @@ def test_images_differ_within_a_character(minimal: ImageSet):
 def test_image_size_and_second_load_from_the_cache(omniglot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     first = load_omniglot(omniglot_dir, image_size=32, cache_root=tmp_path)
     assert first.images.shape == (4840, 1, 32, 32)
-    assert list((tmp_path / "datasets").glob("omniglot-*.safetensors"))
+    assert list((tmp_path / "datasets").glob("omniglot-*/meta.json"))
 
     def refuse(*args: object) -> None:
         raise AssertionError("decoded again despite a cached copy")

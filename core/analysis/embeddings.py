@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.data.base import DataError, ImageSet
+from core.data.base import DataError, ImageSet, Normalisation
 from core.data.splits import ClassSplit
 from core.episodes import Episode, to_float
 from core.learners import MetaLearner
@@ -68,8 +68,11 @@ def learner_device(learner: MetaLearner) -> torch.device:
 
 
 @torch.no_grad()
-def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512) -> np.ndarray:
-    """uint8 or float images (n, c, h, w) -> float32 embeddings (n, d), in eval mode, `batch` at a time."""
+def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512, normalisation: Normalisation | None = None) -> np.ndarray:
+    """uint8 or float images (n, c, h, w) -> float32 embeddings (n, d), in eval mode, `batch` at a time.
+
+    uint8 images become floats with the dataset's `normalisation` (ImageSet.normalisation), as in training.
+    """
     check_input(learner, images.shape[1:])
     device = learner_device(learner)
     was_training = learner.training
@@ -78,7 +81,7 @@ def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512) -
         chunks = []
         for i in range(0, images.shape[0], batch):
             x = images[i : i + batch].to(device)
-            chunks.append(learner.embed(to_float(x) if x.dtype == torch.uint8 else x).float().cpu())
+            chunks.append(learner.embed(to_float(x, normalisation) if x.dtype == torch.uint8 else x).float().cpu())
         return torch.cat(chunks).numpy()
     finally:
         learner.train(was_training)
@@ -143,7 +146,7 @@ def embed_sample(learner: MetaLearner, image_set: ImageSet, indices: np.ndarray,
     As there is no support set, a point's prediction is its nearest class mean among the sampled
     classes (leave-one-out, with `metric`): it shows which points the space puts among another class.
     """
-    z = embed_images(learner, image_set.images[torch.as_tensor(indices)])
+    z = embed_images(learner, image_set.images[torch.as_tensor(indices)], normalisation=image_set.normalisation)
     class_ids = image_set.labels[torch.as_tensor(indices)].numpy()
     return PointSet(z, class_ids, np.asarray(indices), np.asarray(groups), nearest_mean_predictions(z, class_ids, metric))
 

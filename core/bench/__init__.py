@@ -21,12 +21,13 @@ from typing import Any
 
 import torch
 
+from core.bench.backbones import backbone_speeds
 from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
 from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
 from core.bench.projections import bench_projections
 from core.bench.variants import gpu_variants
 from core.config import EpisodeShape, LearnerConfig, TrainConfig
-from core.data import ImageSet, load_dataset, split_classes
+from core.data import DataError, ImageSet, load_dataset, split_classes
 from core.device import describe_device, mixed_precision, resolve_device
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate
@@ -61,8 +62,14 @@ def default_data_dir() -> Path | None:
     return Path(os.environ["METASCOPE_OMNIGLOT"]) if os.environ.get("METASCOPE_OMNIGLOT") else None
 
 
-def bench_dataset(data_dir: str | Path | None) -> ImageSet:
-    """28x28 Omniglot from `data_dir` (or the default), else the built-in glyphs."""
+def bench_dataset(data_dir: str | Path | None, dataset: str | None = None, image_size: int | None = None) -> ImageSet:
+    """A named dataset (`dataset` from `data_dir`, e.g. 84-px colour mini_imagenet), else 28x28 Omniglot from
+    `data_dir` (or the default), else the built-in glyphs. A named dataset that is absent is a DataError saying so."""
+    if dataset is not None:
+        try:
+            return load_dataset(dataset, data_dir, image_size)
+        except DataError as exc:
+            raise DataError(f"cannot bench on {dataset}: {exc}") from exc
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
     return load_dataset("omniglot", folder, 28) if folder is not None else load_dataset("glyphs", None, 28)
 
@@ -74,6 +81,8 @@ def run_benchmark(
     sizes: BenchSizes | None = None,
     image_set: ImageSet | None = None,
     projections: bool = True,
+    dataset: str | None = None,
+    image_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark -> one flat dict of figures (see README for the keys).
 
@@ -85,7 +94,11 @@ def run_benchmark(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(sizes, image_set or bench_dataset(data_dir), quick)
+        image_set = image_set or bench_dataset(data_dir, dataset, image_size)
+        figures = _run(sizes, image_set, quick)
+        if dataset is not None:  # a named benchmark: what each backbone costs at its size and colour
+            figures |= backbone_speeds(image_set, SHAPE, sizes.window, SEED)
+        return figures
     finally:
         torch.set_num_threads(previous_threads)
 
