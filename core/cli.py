@@ -59,6 +59,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=d_train.checkpoint_every)
     p.add_argument("--device", default=d_train.device)
     p.add_argument("--precision", default=d_train.precision, help="auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16")
+    p.add_argument("--compile", default=d_train.compile, help="off, default or reduce-overhead (torch.compile; CUDA graphs on a GPU)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from")
 
@@ -73,7 +74,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
         meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
         seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
-        precision=a.precision,
+        precision=a.precision, compile=a.compile,
     )  # fmt: skip
     return RunConfig(learner, train)
 

@@ -88,6 +88,7 @@ class TrainConfig:
     log_every: int = 10  # steps between metric records (each record syncs the device)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on a GPU that has it, else fp32) | fp32 | bf16
+    compile: str = "off"  # off | default | reduce-overhead: torch.compile the training loss (CUDA graphs on a GPU)
 
     def __post_init__(self) -> None:
         from core.data.registry import DATASETS
@@ -104,6 +105,7 @@ class TrainConfig:
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device '{self.device}'; use auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
+        _check(self.compile in ("off", "default", "reduce-overhead"), f"unknown compile mode '{self.compile}'; use off, default or reduce-overhead")
 
 
 @dataclass(frozen=True)

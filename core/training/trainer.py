@@ -49,6 +49,12 @@ class Controls:
                 return
 
 
+def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
+    """`fn` as it is ("off"), or torch.compile'd: "default", or "reduce-overhead" (CUDA graphs on a GPU:
+    one replay per step instead of hundreds of kernel launches; shapes are static, so one capture serves)."""
+    return fn if mode == "off" else torch.compile(fn, mode=mode, dynamic=False)
+
+
 def make_optimizer(params: Sequence[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay, nesterov=True)
@@ -70,10 +76,16 @@ def make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torc
 class Trainer:
     """Meta-trains `learner` on episodes from `sampler` for `config.episodes` optimizer steps.
 
-    Each step averages the episode loss over `config.meta_batch` episodes. Loss and accuracy
-    stay on the device between records, so only every `log_every`-th step syncs. The forward pass
-    runs under bf16 autocast where config.precision resolves to it (core.device.mixed_precision);
-    backward and the optimizer step stay outside it, as autocast asks.
+    Each step averages the episode loss over `config.meta_batch` episodes. Where the learner batches
+    (`learner.batched`) and meta_batch > 1, the E episodes come stacked from the sampler and go through
+    one forward pass, each with its own batch-norm statistics: the same loss and gradient as one episode
+    at a time, to float rounding, in fewer and larger kernels. Otherwise (meta_batch 1, or a learner
+    that does not batch) each episode runs and backpropagates on its own, which holds one episode's
+    graph in memory at a time; `batched=False` asks for that path whatever the learner (for comparisons).
+    Loss and accuracy stay on the device between records, so only every `log_every`-th step syncs.
+    The forward pass runs under bf16 autocast where config.precision resolves to it
+    (core.device.mixed_precision); backward and the optimizer step stay outside it, as autocast asks.
+    config.compile != "off" compiles the loss function (torch.compile; "reduce-overhead" adds CUDA graphs).
     `validate`, if given, returns {"val_acc": ..., "val_ci": ...} and runs every `val_every` steps.
     """
 
@@ -86,6 +98,7 @@ class Trainer:
         controls: Controls | None = None,
         validate: Callable[[MetaLearner], Record] | None = None,
         start_step: int = 0,
+        batched: bool | None = None,
     ):
         self.learner, self.sampler, self.config = learner, sampler, config
         self.callbacks = list(callbacks)
@@ -97,6 +110,10 @@ class Trainer:
         self.schedule = make_schedule(self.optimizer, config) if self.optimizer else None
         self.device = sampler.pool.device
         self.autocast_dtype = mixed_precision(config.precision, self.device)
+        can_batch = learner.batched and config.meta_batch > 1
+        self.batched = can_batch if batched is None else batched and can_batch
+        loss_fn = learner.episode_loss_batched if self.batched else learner.episode_loss
+        self.loss_fn = compiled(loss_fn, config.compile)
 
     def _emit(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -104,23 +121,32 @@ class Trainer:
 
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step over a meta-batch -> (loss, accuracy) as 0-d device tensors."""
-        n_way = self.sampler.shape.n_way
-        total_loss, total_acc = 0.0, 0.0
         if self.optimizer:
             self.optimizer.zero_grad(set_to_none=True)
-        for _ in range(self.config.meta_batch):
-            ep = self.sampler.sample()
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                loss, logits = self.learner.episode_loss(ep.support_x, ep.support_y, ep.query_x, ep.query_y, n_way)
-            loss = loss / self.config.meta_batch
-            if self.optimizer and loss.requires_grad:
-                loss.backward()
-            total_loss = total_loss + loss.detach()
-            total_acc = total_acc + (logits.argmax(1) == ep.query_y).float().mean() / self.config.meta_batch
+        if self.batched:
+            batch = self.sampler.sample_batch(self.config.meta_batch)
+            loss, acc = self._backward(batch.support_x, batch.support_y, batch.query_x, batch.query_y, 1)
+        else:
+            loss, acc = 0.0, 0.0
+            for _ in range(self.config.meta_batch):
+                ep = self.sampler.sample()
+                episode_loss, episode_acc = self._backward(ep.support_x, ep.support_y, ep.query_x, ep.query_y, self.config.meta_batch)
+                loss, acc = loss + episode_loss, acc + episode_acc
         if self.optimizer:
             self.optimizer.step()
             self.schedule.step()
-        return total_loss, total_acc
+        return loss, acc
+
+    def _backward(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor, share: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss of one episode or a stacked batch, divided by `share`, backpropagated -> (loss, accuracy), detached."""
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            loss, logits = self.loss_fn(support_x, support_y, query_x, query_y, self.sampler.shape.n_way)
+        loss = loss.mean() / share  # the mean over a batch's episodes
+        if self.optimizer and loss.requires_grad:
+            loss.backward()
+        return loss.detach(), (logits.argmax(-1) == query_y).float().mean() / share
 
     def fit(self) -> str:
         """Train until done or stopped -> 'finished' or 'stopped'."""
