@@ -105,7 +105,8 @@ class TrainConfig:
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device '{self.device}'; use auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
-        _check(self.compile in ("off", "default", "reduce-overhead"), f"unknown compile mode '{self.compile}'; use off, default or reduce-overhead")
+        modes = ("off", "default", "reduce-overhead")
+        _check(self.compile in modes, f"unknown compile mode '{self.compile}'; use off, default or reduce-overhead")
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,9 @@ class ClassPool:
             query_idx=self.image_ids[rows[:, k_shot:].reshape(-1)],
         )
 
-    def episode_batch(self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int, device_rows: torch.Tensor | None = None) -> EpisodeBatch:
+    def episode_batch(
+        self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int, device_rows: torch.Tensor | None = None
+    ) -> EpisodeBatch:
         """E episodes from local `classes` (E, n_way) and in-class `positions` (E, n_way, k_shot+q_query),
         gathered in one indexing per part; device_rows as in episode()."""
         rows = self.starts[classes].unsqueeze(-1) + positions  # (E, n_way, per_class)

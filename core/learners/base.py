@@ -58,9 +58,7 @@ class MetaLearner(nn.Module):
         with torch.autocast(support_z.device.type, enabled=False):
             return self.score(support_z, support_y, query_z, n_way)
 
-    def embed_float(
-        self, support_x: torch.Tensor, query_x: torch.Tensor, episodes: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed_float(self, support_x: torch.Tensor, query_x: torch.Tensor, episodes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Support (s, ...) and queries (q, ...) in one pass -> float32 embeddings (s, d), (q, d).
 
         episodes=E: (E, s, ...) and (E, q, ...) -> (E, s, d), (E, q, d), all E episodes in one pass.

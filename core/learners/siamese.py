@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from core.learners.base import EmbeddingLearner
-from core.models.ghost import call_backbone
 from core.learners.losses import contrastive_loss
 from core.learners.scoring import embed_episode, infer_n_way, nearest_support_logits, pairwise_distance
+from core.models.ghost import call_backbone
 
 
 class SiameseNet(EmbeddingLearner):

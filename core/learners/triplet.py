@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from core.learners.base import EmbeddingLearner
-from core.models.ghost import call_backbone
 from core.learners.losses import triplet_loss
 from core.learners.scoring import embed_episode, infer_n_way, pairwise_distance, prototypes
+from core.models.ghost import call_backbone
 
 
 class TripletNet(EmbeddingLearner):

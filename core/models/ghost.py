@@ -33,8 +33,8 @@ def to_episode_channels(x: torch.Tensor, episodes: int) -> torch.Tensor:
 
 def from_episode_channels(x: torch.Tensor, episodes: int) -> torch.Tensor:
     """Channel groups (n, E*C, *s) -> episode-major (E*n, C, *s)."""
-    n, channels = x.shape[:2]
-    return x.reshape(n, episodes, channels // episodes, *x.shape[2:]).transpose(0, 1).reshape(episodes * n, channels // episodes, *x.shape[2:])
+    n, channels, rest = x.shape[0], x.shape[1] // episodes, x.shape[2:]
+    return x.reshape(n, episodes, channels, *rest).transpose(0, 1).reshape(episodes * n, channels, *rest)
 
 
 def per_episode(weight: torch.Tensor | None, episodes: int, dims: int) -> torch.Tensor | None:
