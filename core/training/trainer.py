@@ -141,6 +141,8 @@ class Trainer:
         self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor, share: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss of one episode or a stacked batch, divided by `share`, backpropagated -> (loss, accuracy), detached."""
+        if self.config.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # a new step: the last step's graph outputs may be overwritten
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             loss, logits = self.loss_fn(support_x, support_y, query_x, query_y, self.sampler.shape.n_way)
         loss = loss.mean() / share  # the mean over a batch's episodes
