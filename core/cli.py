@@ -49,6 +49,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-n-way", type=int, default=5, help="classes per validation episode")
     p.add_argument("--episodes", type=int, default=d_train.episodes, help="optimizer steps")
     p.add_argument("--meta-batch", type=int, default=d_train.meta_batch)
+    p.add_argument("--batch-episodes", default=d_train.batch_episodes, help="auto (one forward pass per meta-batch on a GPU), on or off")
     p.add_argument("--no-rotations", action="store_true", help="do not add rotated copies as extra classes")
     p.add_argument("--optimizer", default=d_train.optimizer)
     p.add_argument("--lr", type=float, default=d_train.lr)
@@ -74,7 +75,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
         meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
         seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
-        precision=a.precision, compile=a.compile,
+        precision=a.precision, batch_episodes=a.batch_episodes, compile=a.compile,
     )  # fmt: skip
     return RunConfig(learner, train)
 

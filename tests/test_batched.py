@@ -152,8 +152,11 @@ def test_a_stacked_meta_batch_holds_the_episodes_of_sequential_draws(pool, ahead
 
 
 def trained(method: str, pool, batched: bool, **settings) -> tuple[Trainer, list[float]]:
-    config = TrainConfig(episodes=2, train_shape=EpisodeShape(3, 1, 2), meta_batch=E, optimizer="sgd", lr=0.05, val_every=0, log_every=1)
-    trainer = Trainer(build(method, **settings), EpisodeSampler(pool, 3, 1, 2, seed=1), config, batched=batched)
+    config = TrainConfig(
+        episodes=2, train_shape=EpisodeShape(3, 1, 2), meta_batch=E, batch_episodes="on" if batched else "off",
+        optimizer="sgd", lr=0.05, val_every=0, log_every=1,
+    )  # fmt: skip
+    trainer = Trainer(build(method, **settings), EpisodeSampler(pool, 3, 1, 2, seed=1), config)
     losses = [float(trainer.train_step()[0]) for _ in range(2)]
     return trainer, losses
 
@@ -169,15 +172,21 @@ def test_trainer_steps_batched_and_one_by_one_reach_the_same_weights(pool, metho
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
 
 
-def test_trainer_batches_only_where_it_can(pool):
-    config = TrainConfig(episodes=1, train_shape=EpisodeShape(3, 1, 2), meta_batch=E, val_every=0)
-    sampler = lambda: EpisodeSampler(pool, 3, 1, 2, seed=1)  # noqa: E731
-    assert Trainer(build("protonet"), sampler(), config).batched
-    assert not Trainer(build("pixel_nn"), sampler(), config).batched  # nothing to batch for
-    assert not Trainer(build("protonet"), sampler(), TrainConfig(episodes=1, train_shape=EpisodeShape(3, 1, 2), val_every=0)).batched
+def test_trainer_batches_only_where_it_can_and_is_asked_to(pool):
+    def batched(method: str, **settings) -> bool:
+        config = TrainConfig(episodes=1, train_shape=EpisodeShape(3, 1, 2), val_every=0, **{"meta_batch": E, **settings})
+        return Trainer(build(method), EpisodeSampler(pool, 3, 1, 2, seed=1), config).batched
+
+    assert batched("protonet", batch_episodes="on") and batched("maml", batch_episodes="on")
+    assert not batched("protonet")  # auto: one pass on a GPU only, and this pool is on the CPU
+    assert not batched("protonet", batch_episodes="off")
+    assert not batched("pixel_nn", batch_episodes="on")  # nothing to batch for
+    assert not batched("protonet", batch_episodes="on", meta_batch=1)
 
 
-def test_compile_mode_is_validated():
-    assert TrainConfig().compile == "off"
+def test_compile_and_batching_settings_are_validated():
+    assert TrainConfig().compile == "off" and TrainConfig().batch_episodes == "auto"
     with pytest.raises(ConfigError, match="compile mode 'fast'"):
         TrainConfig(compile="fast")
+    with pytest.raises(ConfigError, match="unknown batch_episodes 'yes'"):
+        TrainConfig(batch_episodes="yes")

@@ -182,7 +182,7 @@ class BatchedPath:
         total = sizes.window * (1 + sizes.train_windows)
         self.windows_total = max(2, min(1 + sizes.train_windows, total // (episodes * self.steps)))
         config = TrainConfig(
-            episodes=self.steps * self.windows_total, train_shape=SHAPE, meta_batch=episodes, schedule="constant",
+            episodes=self.steps * self.windows_total, train_shape=SHAPE, meta_batch=episodes, batch_episodes="on", schedule="constant",
             lr=1e-3 * math.sqrt(episodes), log_every=self.steps, val_every=0, seed=SEED,
         )  # fmt: skip
         self.trainer = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)

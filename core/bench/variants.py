@@ -71,7 +71,7 @@ def variant_speed(
     """
     model = copy.deepcopy(learner)
     config = TrainConfig(
-        episodes=steps * (1 + windows), train_shape=shape, meta_batch=variant.meta_batch, schedule="constant",
+        episodes=steps * (1 + windows), train_shape=shape, meta_batch=variant.meta_batch, batch_episodes="on", schedule="constant",
         log_every=steps, val_every=0, seed=seed, precision=variant.precision, compile=variant.compile,
     )  # fmt: skip
     start = time.perf_counter()
@@ -85,7 +85,9 @@ def variant_speed(
 
 def stepping_trainer(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, seed: int, meta_batch: int = 1) -> Trainer:
     """A Trainer of a copy of `learner`, driven step by step through train_step() (no schedule, no records)."""
-    config = TrainConfig(episodes=1, train_shape=shape, meta_batch=meta_batch, schedule="constant", val_every=0, precision=precision)
+    config = TrainConfig(
+        episodes=1, train_shape=shape, meta_batch=meta_batch, batch_episodes="on", schedule="constant", val_every=0, precision=precision
+    )
     return Trainer(copy.deepcopy(learner), EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed), config)
 
 

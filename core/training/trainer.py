@@ -77,11 +77,12 @@ class Trainer:
     """Meta-trains `learner` on episodes from `sampler` for `config.episodes` optimizer steps.
 
     Each step averages the episode loss over `config.meta_batch` episodes. Where the learner batches
-    (`learner.batched`) and meta_batch > 1, the E episodes come stacked from the sampler and go through
-    one forward pass, each with its own batch-norm statistics: the same loss and gradient as one episode
-    at a time, to float rounding, in fewer and larger kernels. Otherwise (meta_batch 1, or a learner
-    that does not batch) each episode runs and backpropagates on its own, which holds one episode's
-    graph in memory at a time; `batched=False` asks for that path whatever the learner (for comparisons).
+    (`learner.batched`), meta_batch > 1 and config.batch_episodes allows it ('auto': on a GPU), the E
+    episodes come stacked from the sampler and go through one forward pass, each with its own batch-norm
+    statistics: the same loss and gradient as one episode at a time, to float rounding, in fewer and
+    larger kernels. Otherwise each episode runs and backpropagates on its own: meta_batch 1 has nothing
+    to batch; pixel_nn has nothing to train; on the CPU, where kernel launches cost little, ProtoNet and
+    ANIL ran faster one episode at a time (smaller working sets), and only one episode's graph is held.
     Loss and accuracy stay on the device between records, so only every `log_every`-th step syncs.
     The forward pass runs under bf16 autocast where config.precision resolves to it
     (core.device.mixed_precision); backward and the optimizer step stay outside it, as autocast asks.
@@ -98,7 +99,6 @@ class Trainer:
         controls: Controls | None = None,
         validate: Callable[[MetaLearner], Record] | None = None,
         start_step: int = 0,
-        batched: bool | None = None,
     ):
         self.learner, self.sampler, self.config = learner, sampler, config
         self.callbacks = list(callbacks)
@@ -110,8 +110,8 @@ class Trainer:
         self.schedule = make_schedule(self.optimizer, config) if self.optimizer else None
         self.device = sampler.pool.device
         self.autocast_dtype = mixed_precision(config.precision, self.device)
-        can_batch = learner.batched and config.meta_batch > 1
-        self.batched = can_batch if batched is None else batched and can_batch
+        wanted = config.batch_episodes == "on" or (config.batch_episodes == "auto" and self.device.type == "cuda")
+        self.batched = learner.batched and config.meta_batch > 1 and wanted
         loss_fn = learner.episode_loss_batched if self.batched else learner.episode_loss
         self.loss_fn = compiled(loss_fn, config.compile)
 
