@@ -8,9 +8,12 @@ channels e*C..(e+1)*C-1. Then
 - pooling and activations act per channel, so they need nothing.
 Running statistics are updated as E sequential training steps would update them.
 
-Chosen over one convolution on E*n images with statistics gathered per episode: on the CPU the grouped
-layout ran as fast as plain batching (Conv-4, 8 episodes of 80 images), while per-episode statistics by
-view, var_mean and addcmul ran 2x slower (more passes over the activations, forward and backward).
+Chosen among the layouts measured on this project's 2-core CPU (Conv-4, 8 episodes of 80 images, float32,
+training step, best of 6-8 interleaved rounds on a loaded machine): grouped as here 0.9x the speed of plain
+batching (one batch norm over all 640 images, the wrong statistics, as an upper bound); one convolution
+with per-episode statistics by view, var_mean and addcmul 0.5x (more passes over the activations, forward
+and backward); by permuting to channel groups around PyTorch's kernel 0.65x. The same runs found one
+episode at a time faster still on that CPU, hence TrainConfig.batch_episodes ('auto': batch on a GPU).
 """
 
 from __future__ import annotations
