@@ -42,6 +42,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "eval_n_way": ("--eval-n-way", int, "classes per validation episode", None),
     "episodes": ("--episodes", int, "optimizer steps", None),
     "meta_batch": ("--meta-batch", int, "episodes averaged per optimizer step", None),
+    "batch_episodes": ("--batch-episodes", str, "auto: a meta-batch in one pass on a GPU, one episode at a time on a CPU",
+                       ("auto", "on", "off")),
     "rotations": ("--no-rotations", bool, "do not add rotated copies as extra training classes", None),
     "optimizer": ("--optimizer", str, "outer-loop optimizer", ("adam", "sgd")),
     "lr": ("--lr", float, "outer learning rate", None),
@@ -53,6 +55,8 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "device": ("--device", str, "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N", None),
     "precision": ("--precision", str, "auto: bf16 autocast where the hardware computes it (GPU, CPU with AVX512-BF16 or AMX), else fp32",
                   ("auto", "fp32", "bf16")),
+    "compile": ("--compile", str, "torch.compile the training loss (reduce-overhead: CUDA graphs on a GPU)",
+                ("off", "default", "reduce-overhead")),
 }  # fmt: skip
 OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
 

@@ -123,6 +123,36 @@ class PoolImages:
         return images.to(self.device, non_blocking=True)
 
 
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """E episodes of one shape stacked, for one forward pass: the same episodes as E calls of sample().
+
+    support_x: float (E, n_way*k_shot, c, h, w);  support_y: int64 (E, n_way*k_shot)
+    query_x:   float (E, n_way*q_query, c, h, w); query_y:   int64 (E, n_way*q_query)
+    class_ids, rotations: one tuple per episode; support_idx, query_idx: (E, ...) dataset image indices
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    class_ids: tuple[tuple[int, ...], ...]
+    rotations: tuple[tuple[int, ...], ...]
+    support_idx: torch.Tensor
+    query_idx: torch.Tensor
+
+    @property
+    def episodes(self) -> int:
+        return self.support_y.shape[0]
+
+    def episode(self, i: int) -> Episode:
+        """Episode i of the batch."""
+        return Episode(
+            self.support_x[i], self.support_y[i], self.query_x[i], self.query_y[i],
+            self.class_ids[i], self.rotations[i], self.support_idx[i], self.query_idx[i],
+        )  # fmt: skip
+
+
 class ClassPool:
     """The images of a set of classes, grouped by class and read on demand (see PoolImages).
 
@@ -194,6 +224,26 @@ class ClassPool:
             query_idx=self.image_ids[rows[:, k_shot:].reshape(-1)],
         )
 
+    def episode_batch(
+        self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int, device_rows: torch.Tensor | None = None
+    ) -> EpisodeBatch:
+        """E episodes from local `classes` (E, n_way) and in-class `positions` (E, n_way, k_shot+q_query),
+        gathered in one indexing per part; device_rows as in episode()."""
+        rows = self.starts[classes].unsqueeze(-1) + positions  # (E, n_way, per_class)
+        episodes, n_way, per_class = rows.shape
+        on_device = rows.to(self.device) if device_rows is None else device_rows
+        support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
+        return EpisodeBatch(
+            support_x=to_float(self.images[on_device[..., :k_shot].reshape(episodes, -1)]),
+            support_y=support_y.expand(episodes, -1),
+            query_x=to_float(self.images[on_device[..., k_shot:].reshape(episodes, -1)]),
+            query_y=query_y.expand(episodes, -1),
+            class_ids=tuple(tuple(self.class_ids[c] for c in row) for row in classes.tolist()),
+            rotations=tuple(tuple(self.rotations[c] for c in row) for row in classes.tolist()),
+            support_idx=self.image_ids[rows[..., :k_shot].reshape(episodes, -1)],
+            query_idx=self.image_ids[rows[..., k_shot:].reshape(episodes, -1)],
+        )
+
     def _labels(self, n_way: int, k_shot: int, q_query: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Episode labels (n_way*k_shot,), (n_way*q_query,) on the device, made once per shape."""
         cache = self._label_cache
@@ -252,6 +302,13 @@ class EpisodeSampler:
             self._draw_ahead()
         classes, positions, rows = self._queue.popleft()
         return self.pool.episode(classes, positions, self.shape.k_shot, rows)
+
+    def sample_batch(self, episodes: int) -> EpisodeBatch:
+        """The next `episodes` episodes of the stream, stacked: the same as that many sample() calls."""
+        while len(self._queue) < episodes:
+            self._draw_ahead()
+        classes, positions, rows = zip(*(self._queue.popleft() for _ in range(episodes)), strict=True)
+        return self.pool.episode_batch(torch.stack(classes), torch.stack(positions), self.shape.k_shot, torch.stack(rows))
 
     def _draw_ahead(self) -> None:
         """The next `ahead` draws, their rows copied to the device in one non-blocking transfer."""

@@ -2,6 +2,8 @@
 
 Both train the same Conv-4 ProtoNet from the same weights on the same seeded 5-way 1-shot
 15-query episodes and evaluate the same test episodes; the result is one dict of plain numbers.
+MetaScope's path also trains with E episodes per step in one forward pass (train_eps_batched_E),
+on the same episodes, and is evaluated after them on the same test episodes.
 Speeds are the best timing window, as timeit reports: on a shared machine other processes only
 ever slow a window down. The median window and the load average come with them.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -51,6 +54,7 @@ class BenchSizes:
     projection_points: int  # points for PCA, UMAP and t-SNE (5,000 in the goals)
     large_points: int  # points for the sampled projection of a large set (50,000; 0 skips it)
     matmul_seconds: float
+    batched: tuple[int, ...] = (8, 32)  # episodes per step of the batched paths (train_eps_batched_E)
 
 
 FULL = BenchSizes(25, 8, 8, 600, 100, 100, 5_000, 50_000, 2.0)
@@ -113,16 +117,20 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
     common_model.load_state_dict(learner.state_dict())
     out: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick, "load_start": load_average()}
     out |= _flops(learner, train_pool, device, sizes)
+    batched = {e: BatchedPath(learner, train_pool, e, sizes) for e in sizes.batched}  # copies of the same start
     with tempfile.TemporaryDirectory(prefix="metascope-bench-") as tmp:
-        out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes)
+        out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes, list(batched.values()))
         common_model.load_state_dict(learner.state_dict())  # evaluate the same trained weights both ways
         out |= _eval(learner, common_model, test_pool, Path(tmp) / "test", device, sizes)
+    for path in batched.values():
+        out |= path.figures(out, test_pool, sizes)
     if device.type == "cuda":
         out |= gpu_variants(learner, train_pool, SHAPE)
     out |= bench_projections(learner, train_pool, sizes.projection_points, sizes.large_points)
     out["train_ratio"] = out["train_eps"] / out["train_eps_common"]
     out["limit_share"] = out["train_eps"] / out["flop_limit_eps"]
     out["limit_share_float32_path"] = out["train_eps_float32"] / out["flop_limit_eps_float32"]
+    del out["train_episode_losses"], out["train_common_rates"]
     out |= {
         "peak_rss_mb": peak_rss_mb(),
         "device": describe_device(device),
@@ -166,10 +174,66 @@ def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: B
     }
 
 
+class BatchedPath:
+    """MetaScope's training with `episodes` episodes per step in one forward pass, on a copy of the same start.
+
+    It trains on the same stream as the one-episode path, about as many episodes (whole steps, at least
+    two windows), in windows of about the same number of episodes. Adam's learning rate is scaled by
+    sqrt(E), the square-root rule for adaptive optimizers (Malladi et al., 2022): E times fewer steps,
+    each on an E times less noisy gradient. Whether that keeps the accuracy is what the figures show.
+    """
+
+    def __init__(self, learner: MetaLearner, pool: ClassPool, episodes: int, sizes: BenchSizes):
+        self.episodes = episodes
+        self.steps = max(1, round(sizes.window / episodes))  # per window
+        total = sizes.window * (1 + sizes.train_windows)
+        self.windows_total = max(2, min(1 + sizes.train_windows, total // (episodes * self.steps)))
+        config = TrainConfig(
+            episodes=self.steps * self.windows_total, train_shape=SHAPE, meta_batch=episodes, batch_episodes="on", schedule="constant",
+            lr=1e-3 * math.sqrt(episodes), log_every=self.steps, val_every=0, seed=SEED,
+        )  # fmt: skip
+        self.trainer = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
+        self.trainer.learner.train()
+        self.windows: list[tuple[float, list[float], float]] = []  # (seconds, step losses, mean accuracy)
+
+    def window(self, i: int) -> None:
+        if i < self.windows_total:
+            self.windows.append(_window(self.trainer, self.steps))
+
+    def figures(self, out: dict[str, Any], test_pool: ClassPool, sizes: BenchSizes) -> dict[str, Any]:
+        """Speeds (best and median timed window), their share of the compute ceiling and ratio to the common
+        pipeline; mean training loss over the episodes it shares with the one-episode path; test accuracy."""
+        e, tag = self.episodes, f"batched_{self.episodes}"
+        rates = [e * self.steps / seconds for seconds, _, _ in self.windows[1:]]
+        paired = [ours / theirs for ours, theirs in zip(rates, out["train_common_rates"], strict=False)]  # windows run side by side
+        losses = [loss for _, step_losses, _ in self.windows for loss in step_losses]  # one per step: the mean of E episodes
+        shared = min(len(losses), len(out["train_episode_losses"]) // e)  # whole steps within the one-episode path's episodes
+        result = evaluate(self.trainer.learner, test_pool, SHAPE, sizes.eval_episodes, SEED)
+        return {
+            f"train_eps_{tag}": max(rates),
+            f"train_eps_{tag}_median": statistics.median(rates),
+            f"limit_share_{tag}": max(rates) / out["flop_limit_eps"],
+            f"train_ratio_{tag}": max(rates) / out["train_eps_common"],
+            f"train_ratio_{tag}_paired_median": statistics.median(paired) if paired else None,
+            f"train_lr_{tag}": self.trainer.config.lr,
+            f"train_episodes_{tag}": e * len(losses),
+            f"train_loss_{tag}": statistics.fmean(losses[:shared]) if shared else None,
+            f"train_loss_{tag}_one_episode_path": statistics.fmean(out["train_episode_losses"][: shared * e]) if shared else None,
+            f"eval_acc_{tag}": result.accuracy,
+            f"eval_ci95_{tag}": result.ci95,
+        }
+
+
 def _train(
-    learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes
-) -> dict[str, float]:
-    """Train both paths from the same weights on the same episodes, one window of each in turn.
+    learner: MetaLearner,
+    common_model: TutorialProtoNet,
+    pool: ClassPool,
+    folder: Path,
+    device: torch.device,
+    sizes: BenchSizes,
+    batched: list[BatchedPath] = (),
+) -> dict[str, Any]:
+    """Train both paths from the same weights on the same episodes, one window of each in turn (and of each batched path).
 
     In turn, not one path after the other: this machine's speed drifts by 20% over minutes, and a
     drift between the two runs read as a difference between the pipelines (2.08x in one run, 1.59x
@@ -191,14 +255,16 @@ def _train(
         fp32 = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), fp32_config)
         fp32.learner.train()
     learner.train()
-    common_windows, windows, fp32_windows = [], [], []  # (seconds, [losses]) / (seconds, mean loss, mean accuracy); first: warm-up
-    for i in range(1 + max(sizes.train_windows, sizes.common_train_windows)):
+    common_windows, windows, fp32_windows = [], [], []  # (seconds, [losses]) / (seconds, [step losses], mean accuracy); first: warm-up
+    for i in range(1 + max(sizes.train_windows, sizes.common_train_windows, *(path.windows_total - 1 for path in batched))):
         if i <= sizes.common_train_windows:
             common_windows.append(common.train(common_model, optimizer, common_draws[i * w : (i + 1) * w]))
         if i <= sizes.train_windows:
             windows.append(_window(trainer, w))
             if fp32 is not None:
                 fp32_windows.append(_window(fp32, w))
+        for path in batched:
+            path.window(i)
     rates = [w / seconds for seconds, _, _ in windows[1:]]
     fp32_rates = [w / seconds for seconds, _, _ in fp32_windows[1:]] or rates
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
@@ -211,19 +277,22 @@ def _train(
         "train_eps_float32": max(fp32_rates),
         "train_ratio_paired_median": statistics.median(ours / theirs for ours, theirs in zip(rates, common_rates, strict=False)),
         "train_loss_common": statistics.fmean(loss for _, losses in common_windows for loss in losses),
-        "train_loss": statistics.fmean(loss for _, loss, _ in windows[:shared]),
+        "train_loss": statistics.fmean(loss for _, losses, _ in windows[:shared] for loss in losses),
+        # for the batched paths, dropped from the output: per-episode losses, the common pipeline's window rates
+        "train_episode_losses": [loss for _, losses, _ in windows for loss in losses],
+        "train_common_rates": common_rates,
         "train_acc_last_window": windows[-1][2],
         "train_precision": str(mixed_precision(config.precision, device) or "float32").removeprefix("torch."),
         "train_episodes_compared": len(common_draws),
     }
 
 
-def _window(trainer: Trainer, steps: int) -> tuple[float, float, float]:
-    """`steps` training steps -> (seconds, mean loss, mean accuracy); one device sync (.item()), at the end."""
+def _window(trainer: Trainer, steps: int) -> tuple[float, list[float], float]:
+    """`steps` training steps -> (seconds, loss of each step, mean accuracy); one device sync (.tolist()), at the end."""
     start = time.perf_counter()
     losses, accuracies = zip(*(trainer.train_step() for _ in range(steps)), strict=True)
-    loss_value, acc_value = torch.stack(losses).mean().item(), torch.stack(accuracies).mean().item()
-    return time.perf_counter() - start, loss_value, acc_value
+    loss_values, acc_value = torch.stack(losses).tolist(), torch.stack(accuracies).mean().item()
+    return time.perf_counter() - start, loss_values, acc_value
 
 
 def _eval(

@@ -54,11 +54,13 @@ class CoordinateLSTM(nn.Module):
         self.out.bias.copy_(torch.tensor([math.log(lr), 0.0]))
 
     def forward(self, grad: torch.Tensor, loss: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """grad (n,), loss () -> (update (n,), new state). The LSTM reads detached inputs (as in both
-        papers); the −exp(a)·g term keeps g's graph, so second-order terms flow where g has them."""
-        features = torch.cat([preprocess_gradient(grad.detach()), preprocess_gradient(loss.detach().reshape(1)).expand(grad.numel(), 2)], 1)
+        """grad (n,), loss () -> (update (n,), new state); or per episode, grad (E, n), loss (E,) -> (E, n).
+        The LSTM reads detached inputs (as in both papers); the −exp(a)·g term keeps g's graph, so
+        second-order terms flow where g has them."""
+        loss_features = preprocess_gradient(loss.detach().unsqueeze(-1)).expand(*grad.shape, 2)  # each coordinate its episode's loss
+        features = torch.cat([preprocess_gradient(grad.detach()), loss_features], -1).flatten(0, -2)  # (coordinates, 4)
         h, c = self.cell(features, state)
-        log_lr, direct = self.out(h).unbind(1)
+        log_lr, direct = self.out(h).view(*grad.shape, 2).unbind(-1)
         return -log_lr.exp() * grad + DIRECT_STEP_SCALE * direct, (h, c)
 
 
@@ -74,8 +76,9 @@ class LearnedOptimizer(ANIL):
         self.rule = CoordinateLSTM(config.hidden, config.inner_lr)
 
     def update(self, weights: Weights, grads: list[torch.Tensor], loss: torch.Tensor, state: Any) -> tuple[Weights, Any]:
-        step, state = self.rule(flatten(grads), loss, state)
-        return add_flat_step(weights, step), state
+        lead = loss.dim()  # 0: one episode; 1: loss (E,) of E stacked episodes, each with its own coordinates
+        step, state = self.rule(flatten(grads, lead), loss, state)
+        return add_flat_step(weights, step, lead), state
 
     def sgd_update(self, weights: Weights, grads: list[torch.Tensor], loss: torch.Tensor, state: Any) -> tuple[Weights, Any]:
         """The baseline rule from the same start: plain SGD with config.inner_lr."""
