@@ -17,7 +17,7 @@ from core.config import ConfigError, EpisodeShape, LearnerConfig, TrainConfig
 from core.episodes import ClassPool, EpisodeSampler
 from core.learners import LEARNERS, make_learner
 from core.models.ghost import ghost_batch_norm
-from core.training import Trainer
+from core.training.trainer import Trainer
 from tests.conftest import make_toy_set
 
 E, N_WAY, K_SHOT, Q_QUERY, SIZE = 3, 3, 2, 2, 16
