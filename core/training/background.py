@@ -65,6 +65,9 @@ class TrainingRun:
         return self.executor.join(timeout)
 
     def snapshot(self) -> RunSnapshot:
+        live = self.executor.live_step()
+        if live is not None:
+            self.state.stepped(live)
         status, step, device, error = self.state.read()
         train, val = self.log.copy()
         return RunSnapshot(self.id, str(self.run.path), status, step, self.config.train.episodes, train, val, device, error)

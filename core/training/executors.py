@@ -52,6 +52,10 @@ class ThreadExecutor:
     def controls(self) -> Controls:
         return Controls()
 
+    def live_step(self) -> int | None:
+        """None: the training thread writes its step into the run's state itself."""
+        return None
+
     def start(self, owner: TrainingRun) -> None:
         def main() -> None:
             outcome = train_reporting_errors(
@@ -88,6 +92,10 @@ class ProcessExecutor:
 
     def controls(self) -> Controls:
         return Controls(_SPAWN.Event)
+
+    def live_step(self) -> int | None:
+        """The child's step as it is now (the listener only copies it when a message comes or every _POLL_S)."""
+        return None if self._process is None else int(self._step.value)
 
     def start(self, owner: TrainingRun) -> None:
         init_from = None if owner.init_from is None else str(owner.init_from)
