@@ -339,7 +339,7 @@ def assert_listed(runs_dir: Path, run_id: str) -> str:
     """`python -m core runs` lists the run: exit 0, no traceback -> its line."""
     listed = call_cli("runs", "--runs-dir", runs_dir)
     assert listed.code == 0 and "Traceback" not in listed.err, listed.err[-2000:]
-    lines = [line for line in listed.out.splitlines() if line.startswith(run_id)]
+    lines = [line for line in listed.out.splitlines() if line.split()[0] == run_id]
     assert len(lines) == 1, listed.out
     return lines[0]
 
