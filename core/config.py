@@ -254,7 +254,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Rebuild and re-validate; unknown keys are an error so a foreign file is caught."""
         try:
-            _check(isinstance(data, dict) and isinstance(data.get("train"), dict), None, "the file holds no 'train' settings")
+            has_train = isinstance(data, dict) and isinstance(data.get("train"), dict)
+            _check(has_train, None, "not a MetaScope run config: it has no 'train' settings")
             train = dict(data["train"])
             for key in ("train_shape", "eval_shape"):
                 if key in train:

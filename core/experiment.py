@@ -109,7 +109,7 @@ def load_learner(
     tensors, meta = read_checkpoint(chosen.path)
     if meta.get("method") != config.learner.method:
         raise CheckpointError(f"{chosen.path.name} holds a '{meta.get('method')}' learner but the run is '{config.learner.method}'")
-    c, h = _input_shape(chosen.path.name, meta, config.train)
+    c, h = _input_shape(chosen.path.name, meta, run.info().get("input_shape"))
     learner = make_learner(config.learner, c, h)
     missing, unexpected = _compare_keys(learner, tensors)
     if missing or unexpected:
@@ -131,17 +131,18 @@ def load_learner(
     return learner.to(device).eval(), config, chosen
 
 
-def _input_shape(name: str, meta: dict[str, str], train: TrainConfig) -> tuple[int, int]:
-    """(channels, side) the checkpoint records, checked against the run's config: never a size the file alone decides."""
+def _input_shape(name: str, meta: dict[str, str], recorded: list[int] | None) -> tuple[int, int]:
+    """(channels, side) the checkpoint records, checked against what its run trained on (run.json's input shape, else
+    the sizes a config allows): never a size the file alone decides, such as one predict would resize images to."""
     try:
         c, h, w = (int(v) for v in meta["input_shape"].split(","))
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{name} does not record its input shape; it was not written by MetaScope") from exc
-    if c not in (1, 3) or h != w or h != train.image_size:
-        raise CheckpointError(
-            f"{name} records {c}x{h}x{w} input images but the run trains on {train.image_size}-pixel images with 1 or 3 channels; "
-            "it belongs to another run"
-        )
+    if c not in (1, 3) or h != w or not 8 <= h <= 256:
+        raise CheckpointError(f"{name} records {c}x{h}x{w} input images, not 1 or 3 channels of 8 to 256 pixels a side; it is damaged")
+    if recorded and [c, h, w] != recorded:
+        shape = "x".join(map(str, recorded))
+        raise CheckpointError(f"{name} records {c}x{h}x{w} input images, not the {shape} images of its run; it belongs to another run")
     return c, h
 
 
