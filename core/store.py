@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -127,6 +128,8 @@ class RunDir:
         except OSError as exc:
             raise CheckpointError(f"cannot mark run {self.id} as training ({exc.strerror}); check that {self.path} is writable") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe or device in its place could not prove anything
+                raise CheckpointError(f"{self.path / LIVE_LOCK} is not a regular file; remove it and train again")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -366,7 +369,7 @@ class RunStore:
             entries = list(self.root.iterdir()) if self.root.is_dir() else []
         except OSError:
             return []
-        found = [RunDir(p) for p in entries if not p.name.startswith(".") and (p / "config.json").is_file()]
+        found = [RunDir(p) for p in entries if not p.name.startswith(".") and (p / "config.json").exists()]
         return sorted(found, key=lambda r: r.info().get("created", 0), reverse=True)
 
     def get(self, run_id: str) -> RunDir:
@@ -374,7 +377,7 @@ class RunStore:
         if not is_run_id(run_id):
             raise CheckpointError(f"'{run_id[:60]}' is not a run id (a run folder's name, such as 20250101-120000-protonet-glyphs)")
         run = RunDir(self.root / run_id)
-        if not (run.path / "config.json").is_file():
+        if not (run.path / "config.json").exists():
             raise CheckpointError(f"no run '{run_id}' in {self.root}")
         return run
 

@@ -141,3 +141,10 @@ def test_file_linked_to_dev_zero(tmp_path: Path, good_run: GoodRun, name: str):
     except subprocess.TimeoutExpired:
         pytest.fail(f"reading {name} linked to /dev/zero did not end")
     assert done.returncode == 0 and done.stdout.strip() == EXPECTED[name], done.stderr[-2000:]
+
+
+def test_runs_listing_of_a_run_whose_config_is_a_fifo(tmp_path: Path, good_run: GoodRun):
+    run = good_run.copy(tmp_path)
+    fifo_in_place(run / "config.json")
+    listed = call_cli("runs", "--runs-dir", run.parent)
+    assert listed.code == 0 and "config.json is damaged" in listed.out and "is a pipe" in listed.out

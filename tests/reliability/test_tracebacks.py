@@ -416,3 +416,25 @@ def test_predict_with_a_support_class_name_that_is_not_utf8(good_run: GoodRun, t
     done = run_process("predict", "--run", good_run.path, "--support", support, "--query", query)  # a real stdout: UTF-8, strict
     assert done.code == 0 and "Traceback" not in done.err, done.err[-2000:]
     assert len(done.out.strip().splitlines()) == 2
+
+
+def test_runs_listing_names_a_run_whose_config_is_a_directory(good_run: GoodRun, tmp_path: Path):
+    run = good_run.copy(tmp_path)
+    (run / "config.json").unlink()
+    (run / "config.json").mkdir()
+    line = assert_listed(run.parent, run.name)
+    assert "config.json is damaged" in line and "is a folder" in line
+
+
+def test_an_unexpected_error_gives_one_line_naming_its_log(monkeypatch, tmp_path: Path):
+    """The boundary itself: a bug (here injected into a command) is one line with the log file, exit 1."""
+    import core.cli
+
+    def bug(args) -> None:
+        raise RuntimeError("a bug\nover two lines")
+
+    monkeypatch.setattr(core.cli, "cmd_runs", bug)
+    monkeypatch.setenv("METASCOPE_LOGS", str(tmp_path / "logs"))
+    line = assert_refused(call_cli("runs"), 1, "unexpected RuntimeError: a bug over two lines; the full traceback is in")
+    log = Path(line.rsplit(" ", 1)[1])
+    assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text() and "python -m core runs" in log.read_text()
