@@ -81,6 +81,14 @@ def _at_most(value: float, high: float, setting: str, what: str) -> None:
     _check(value <= high, setting, f"use at most {show(high)} {what} (got {show(value)})")
 
 
+def is_device_name(name: str) -> bool:
+    """auto, cpu, cuda, or cuda:N with N a GPU number (whether that GPU exists is core.device's check)."""
+    kind, colon, index = name.partition(":")
+    if kind in ("auto", "cpu"):
+        return not colon
+    return kind == "cuda" and (not colon or (index.isascii() and index.isdigit() and len(index) <= 4))
+
+
 @dataclass(frozen=True)
 class EpisodeShape:
     """N-way K-shot episodes with Q queries per class."""
@@ -185,14 +193,6 @@ class TrainConfig:
         for name in ("train_shape", "eval_shape"):
             _check(isinstance(getattr(self, name), EpisodeShape), name, f"{name.replace('_', ' ')} must be an episode shape")
         check_int64(self)
-
-
-def is_device_name(name: str) -> bool:
-    """auto, cpu, cuda, or cuda:N with N a GPU number (whether that GPU exists is core.device's check)."""
-    kind, colon, index = name.partition(":")
-    if kind in ("auto", "cpu"):
-        return not colon
-    return kind == "cuda" and (not colon or (index.isascii() and index.isdigit() and len(index) <= 4))
 
 
 # flat names of the episode shapes: training episodes, and validation episodes (their K is the training K)
