@@ -86,7 +86,7 @@ def whole(low: int, high: int) -> Callable[[str], int]:
 
 def path_text(text: str) -> str:
     """An argparse type: a non-empty path (an empty one would silently mean the current folder)."""
-    if not text.strip() or "\0" in text:
+    if not text.strip():
         raise argparse.ArgumentTypeError("give a path (the value is empty)")
     return text
 
@@ -173,9 +173,17 @@ def cmd_predict(a: argparse.Namespace) -> None:
         print(f"{_csv(query)},{_csv(predicted)},{score:.6f}")
 
 
+def printable(text: str) -> str:
+    """A file name as stdout can print it: one that is not valid UTF-8 reaches Python as lone surrogates, which
+    a UTF-8 stdout refuses; its bytes are shown as \\xNN instead."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name made (a JSON escape): shown as \\udNNN
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _csv(text: str) -> str:
-    # a name that is not valid UTF-8 reaches Python as lone surrogates, which stdout cannot encode: show its bytes as \xNN
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = printable(text)
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n\r') else text
 
 
@@ -197,7 +205,7 @@ def cmd_runs(a: argparse.Namespace) -> None:
         rows.append((run.id, run.status(), str(step), *what, "" if acc is None else f"{100 * acc:.2f}%", one_line(problem)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + ("  " + row[-1] if row[-1] else ""))
+        print(printable("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + ("  " + row[-1] if row[-1] else "")))
 
 
 def cmd_download(a: argparse.Namespace) -> None:

@@ -438,3 +438,13 @@ def test_an_unexpected_error_gives_one_line_naming_its_log(monkeypatch, tmp_path
     line = assert_refused(call_cli("runs"), 1, "unexpected RuntimeError: a bug over two lines; the full traceback is in")
     log = Path(line.rsplit(" ", 1)[1])
     assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text() and "python -m core runs" in log.read_text()
+
+
+def test_runs_listing_of_names_stdout_cannot_print(good_run: GoodRun, tmp_path: Path):
+    """A run folder named with a byte that is not UTF-8, and a config naming its learner with a lone surrogate."""
+    shutil.copytree(good_run.path, os.fsdecode(os.fsencode(tmp_path / "runs") + b"/run-\xff"))
+    odd = good_run.copy(tmp_path)
+    damage_config(odd, lambda c: c["learner"].update(method="\ud800"))
+    done = run_process("runs", "--runs-dir", tmp_path / "runs")  # a real stdout: UTF-8, strict
+    assert done.code == 0 and "Traceback" not in done.err, done.err[-2000:]
+    assert "run-\\xff" in done.out and len(done.out.strip().splitlines()) == 3
