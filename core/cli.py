@@ -1,7 +1,8 @@
-"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard.
+"""python -m core {train, eval, predict, runs, download, bench, tasks}: the engine without the dashboard.
 
 One error boundary for every command: a problem the user can fix prints one line that says what to change
-(and the flag concerned) and exits 2; a disk that cannot be written exits 1.
+(and the flag concerned) and exits 2; a disk that cannot be written exits 1; anything unexpected prints one
+line naming the log file that holds its traceback (core.crashlog) and exits 1.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.atomic import StorageError
-from core.config import EpisodeShape, RunConfig
+from core.config import MAX_SEED, MAX_STEPS, EpisodeShape, RunConfig
+from core.crashlog import log_traceback
 from core.data.progress import terminal_hooks
 from core.data.registry import DATASETS, default_image_size
-from core.errors import UserError
+from core.errors import UserError, explain, one_line
 from core.recipes import RECIPES, with_recipe
-from core.store import RunDir, RunStore
+from core.store import CheckpointError, RunDir, RunStore
 from core.tasks.cli import add_tasks_parser
 
 # flat setting (RunConfig.from_flat) -> (flag, type, help, choices); defaults come from the config classes
@@ -69,8 +71,30 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def fail(message: str, status: int = 2) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(status)
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, refused in one line otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"use {low:,} to {high:,} (got {text[:40]})")
+        return value
+
+    return parse
+
+
+def path_text(text: str) -> str:
+    """An argparse type: a non-empty path (an empty one would silently mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a path (the value is empty)")
+    return text
 
 
 def flag_of(setting: str | None) -> str | None:
@@ -97,8 +121,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
         else:
             p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=help_text)
-    p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
-    p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)")
+    p.add_argument("--runs-dir", type=path_text, default="runs", help="folder of the run folders (default: runs)")
+    p.add_argument(
+        "--init-from", type=path_text, default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)"
+    )
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -114,11 +140,17 @@ def cmd_train(a: argparse.Namespace) -> None:
     from core.training.run import train_run
 
     config = config_from_args(a)
-    experiment = preflight(config, hooks=terminal_hooks())  # fails early, before a run folder exists
+    store = RunStore(a.runs_dir)
+    store.check()  # fails early, before the data is loaded and before a run folder exists
+    experiment = preflight(config, init_from=a.init_from, hooks=terminal_hooks())
     for warning in experiment.image_set.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    run = RunStore(a.runs_dir).create(config)
-    status = train_run(config, run, callbacks=[ProgressBar(config.train.episodes)], experiment=experiment, init_from=a.init_from)
+    run = store.create(config)
+    bar = ProgressBar(config.train.episodes)
+    try:
+        status = train_run(config, run, callbacks=[bar], experiment=experiment, init_from=a.init_from)
+    finally:
+        bar.bar.close()  # ends the bar's line, so an error is printed on a line of its own
     if status != "finished":
         print(f"run {status} early; its last checkpoint is saved", file=sys.stderr)
     print(run.path)
@@ -149,8 +181,39 @@ def cmd_predict(a: argparse.Namespace) -> None:
         print(f"{_csv(query)},{_csv(predicted)},{score:.6f}")
 
 
+def printable(text: str) -> str:
+    """A file name as stdout can print it: one that is not valid UTF-8 reaches Python as lone surrogates, which
+    a UTF-8 stdout refuses; its bytes are shown as \\xNN instead."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name made (a JSON escape): shown as \\udNNN
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _csv(text: str) -> str:
-    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
+    text = printable(text)
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n\r') else text
+
+
+def cmd_runs(a: argparse.Namespace) -> None:
+    """One line per run folder: its id, status (a run whose process died reads interrupted), progress and what it is."""
+    store = RunStore(a.runs_dir)
+    if not store.root.is_dir():
+        raise UserError(f"{store.root} is not a folder of runs", "runs_dir")
+    rows = [("run", "status", "step", "method", "dataset", "val_acc", "problem")]
+    for run in store.runs():
+        info = run.info()
+        try:
+            config = run.config()
+            what, problem = (config.learner.method, config.train.dataset), ""
+        except CheckpointError as exc:
+            what, problem = ("?", "?"), str(exc)
+        acc = info.get("final_val_acc")
+        step = info.get("final_step", "")
+        rows.append((run.id, run.status(), str(step), *what, "" if acc is None else f"{100 * acc:.2f}%", one_line(problem)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(printable("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + ("  " + row[-1] if row[-1] else "")))
 
 
 def cmd_download(a: argparse.Namespace) -> None:
@@ -177,32 +240,35 @@ def build_parser() -> ArgumentParser:
     add_train_args(train)
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes")
-    ev.add_argument("--run", required=True, help="the run folder")
+    ev.add_argument("--run", type=path_text, required=True, help="the run folder")
     ev.add_argument("--n-way", type=int, default=5, help="classes per test episode (default: 5)")
     ev.add_argument("--k-shot", type=int, default=1, help="support images per class (default: 1)")
     ev.add_argument("--q-query", type=int, default=15, help="query images per class (default: 15)")
-    ev.add_argument("--episodes", type=int, default=600, help="test episodes (default: 600)")
+    ev.add_argument("--episodes", type=whole(1, MAX_STEPS), default=600, help="test episodes (default: 600)")
     ev.add_argument("--split", default="test", choices=("train", "val", "test"), help="classes to draw from (default: test)")
-    ev.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the test episodes (default: 0)")
+    ev.add_argument("--checkpoint", type=whole(0, 2**63 - 1), default=None, help="step of the checkpoint (default: latest)")
+    ev.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="seed of the test episodes (default: 0)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
-    pr.add_argument("--run", required=True, help="the run folder")
-    pr.add_argument("--support", required=True, help="one sub-folder of images per class")
-    pr.add_argument("--query", required=True, help="a folder of images")
-    pr.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
+    pr.add_argument("--run", type=path_text, required=True, help="the run folder")
+    pr.add_argument("--support", type=path_text, required=True, help="one sub-folder of images per class")
+    pr.add_argument("--query", type=path_text, required=True, help="a folder of images")
+    pr.add_argument("--checkpoint", type=whole(0, 2**63 - 1), default=None, help="step of the checkpoint (default: latest)")
     pr.set_defaults(func=cmd_predict)
+    ls = sub.add_parser("runs", help="list the runs with their status (a run whose process died reads interrupted)")
+    ls.add_argument("--runs-dir", type=path_text, default="runs", help="folder of the run folders (default: runs)")
+    ls.set_defaults(func=cmd_runs)
     dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, cifar_fs, fc100; needs a network)")
     dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"), help="the dataset")
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
-    dl.add_argument("--image-size", type=int, default=None, help="pixels a side (default: the dataset's: 28 Omniglot, 32 CIFAR)")
+    dl.add_argument("--image-size", type=whole(8, 256), default=None, help="pixels a side (default: the dataset's: 28 Omniglot, 32 CIFAR)")
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
     be.add_argument("--dataset", default=None, help="a named benchmark to time on instead, e.g. mini_imagenet (default: none)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder, or --dataset's (default: $METASCOPE_OMNIGLOT, else glyphs)")
-    be.add_argument("--image-size", type=int, default=None, help="with --dataset: pixels a side (default: the dataset's)")
-    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default: 2)")
+    be.add_argument("--image-size", type=whole(8, 1024), default=None, help="with --dataset: pixels a side (default: the dataset's)")
+    be.add_argument("--threads", type=whole(1, 1024), default=2, help="torch threads for both pipelines (default: 2)")
     be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
@@ -216,12 +282,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)
-    except UserError as exc:
-        flag = flag_of(exc.setting)
-        fail(f"{exc} ({flag})" if flag and flag not in str(exc) else str(exc))
     except StorageError as exc:
         fail(str(exc), status=1)
     except FileNotFoundError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; checkpoints written so far are kept")
+    except Exception as exc:  # the one boundary: a user's problem in its words, anything else logged
+        known = explain(exc)
+        if known is None:
+            log = log_traceback(exc, f"python -m core {' '.join(sys.argv[1:] if argv is None else argv)}")
+            where = f"the full traceback is in {log}" if log else "no log folder was writable for its traceback"
+            fail(f"unexpected {type(exc).__name__}: {exc}; {where}", status=1)
+        flag = flag_of(known.setting)
+        fail(f"{known} ({flag})" if flag and flag not in str(known) else str(known))

@@ -9,18 +9,84 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.errors import ConfigError
 
-__all__ = ["ConfigError", "EpisodeShape", "LearnerConfig", "RunConfig", "TrainConfig"]
+__all__ = ["ConfigError", "EpisodeShape", "LearnerConfig", "RunConfig", "TrainConfig", "check_fields", "check_int64"]
+
+# upper bounds: past them a value is a typo or an attack, and would hang a run or exhaust memory before any check
+MAX_SEED = 2**62 - 1  # seeds are offset (+1, +2, ...) for derived streams; numpy and torch take up to 64 bits
+MAX_STEPS = 10_000_000  # optimizer steps, episodes of an evaluation, steps between events
+MAX_EPISODE_SIDE = 10_000  # classes per episode, images per class
+MAX_HIDDEN = 16_384  # hidden units (core.capacity also refuses a learner that would not fit in memory)
+MAX_META_BATCH = 1024
+MAX_LR = 10.0
+STEP_COUNTS = {
+    "episodes": "training steps",
+    "val_every": "steps between validations",
+    "val_episodes": "validation episodes",
+    "checkpoint_every": "steps between checkpoints",
+    "log_every": "steps between metric records",
+}
 
 
 def _check(condition: bool, setting: str | None, message: str) -> None:
     if not condition:
         raise ConfigError(message, setting)
+
+
+# a field's declared type -> how a wrong value is described
+_KINDS = {"int": "a whole number", "float": "a finite number", "bool": "true or false", "str": "text", "str | None": "text or nothing"}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _fits(kind: str, value: object) -> bool:
+    if kind == "int":  # any size here: the ranges say what is allowed, check_int64 catches the rest
+        return type(value) is int
+    if kind == "float":  # a whole number too: JSON writes 1.0 as 1 in some tools
+        return type(value) in (int, float) and abs(value) < 1e308 and math.isfinite(value)
+    if kind == "bool":
+        return type(value) is bool
+    if kind in ("str", "str | None"):
+        return (value is None and kind == "str | None") or (type(value) is str and "\x00" not in value)
+    return True  # a nested config: checked by its own class
+
+
+def check_fields(config: object) -> None:
+    """ConfigError unless every field of the dataclass `config` holds its declared kind: whole numbers within
+    64 bits (not booleans), finite numbers, booleans, text without NUL. Values read back from files or links go
+    through here, so a wrong type is refused where it enters rather than failing (or passing) far from it."""
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        if f.type in _KINDS and not _fits(f.type, value):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"{f.name.replace('_', ' ')} must be {_KINDS[f.type]} (got {shown})", f.name)
+        if f.type == "float" and type(value) is int:
+            object.__setattr__(config, f.name, float(value))  # one canonical type in the saved config
+
+
+def check_int64(config: object) -> None:
+    """ConfigError unless every whole-number field of `config` fits in 64 bits (after the fields' own range checks)."""
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        _check(f.type != "int" or _INT64[0] <= value <= _INT64[1], f.name, f"{f.name.replace('_', ' ')} {value} does not fit in 64 bits")
+
+
+def _at_most(value: float, high: float, setting: str, what: str) -> None:
+    show = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:g}"
+    _check(value <= high, setting, f"use at most {show(high)} {what} (got {show(value)})")
+
+
+def is_device_name(name: str) -> bool:
+    """auto, cpu, cuda, or cuda:N with N a GPU number (whether that GPU exists is core.device's check)."""
+    kind, colon, index = name.partition(":")
+    if kind in ("auto", "cpu"):
+        return not colon
+    return kind == "cuda" and (not colon or (index.isascii() and index.isdigit() and len(index) <= 4))
 
 
 @dataclass(frozen=True)
@@ -32,9 +98,14 @@ class EpisodeShape:
     q_query: int = 15
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check(self.n_way >= 2, "n_way", f"an episode needs at least 2 classes (got {self.n_way})")
         _check(self.k_shot >= 1, "k_shot", f"each class needs at least 1 support image (got {self.k_shot})")
         _check(self.q_query >= 1, "q_query", f"each class needs at least 1 query image (got {self.q_query})")
+        _at_most(self.n_way, MAX_EPISODE_SIDE, "n_way", "classes per episode")
+        _at_most(self.k_shot, MAX_EPISODE_SIDE, "k_shot", "support images per class")
+        _at_most(self.q_query, MAX_EPISODE_SIDE, "q_query", "query images per class")
+        check_int64(self)
 
     @property
     def per_class(self) -> int:
@@ -57,12 +128,18 @@ class LearnerConfig:
     hidden: int = 128  # model-based / learned-optimizer hidden size
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check(self.distance in ("euclidean", "cosine"), "distance", f"unknown distance '{self.distance}'; use euclidean or cosine")
         _check(self.margin > 0, "margin", f"the loss margin must be positive (got {self.margin})")
         _check(self.relation_hidden >= 1, "relation_hidden", "the relation module needs at least 1 hidden unit")
         _check(0 <= self.inner_steps <= 100, "inner_steps", f"use 0 to 100 inner steps (got {self.inner_steps})")
         _check(self.inner_lr > 0, "inner_lr", f"the inner learning rate must be positive (got {self.inner_lr})")
         _check(self.hidden >= 1, "hidden", "the hidden size must be at least 1")
+        _at_most(self.inner_lr, MAX_LR, "inner_lr", "as the inner learning rate")
+        _at_most(self.hidden, MAX_HIDDEN, "hidden", "hidden units")
+        _at_most(self.relation_hidden, MAX_HIDDEN, "relation_hidden", "hidden units in the relation module")
+        _at_most(self.margin, 1e6, "margin", "as the loss margin")
+        check_int64(self)
 
 
 @dataclass(frozen=True)
@@ -95,6 +172,7 @@ class TrainConfig:
     compile: str = "off"  # off | default | reduce-overhead: torch.compile the training loss (CUDA graphs on a GPU)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         _check(8 <= self.image_size <= 256, "image_size", f"use images of 8 to 256 pixels (got {self.image_size})")
         _check(self.episodes >= 1, "episodes", f"train for at least 1 episode (got {self.episodes})")
         _check(self.meta_batch >= 1, "meta_batch", f"use at least 1 episode per step (got {self.meta_batch})")
@@ -108,12 +186,17 @@ class TrainConfig:
         _check(self.val_episodes >= 1, "val_episodes", "validate on at least 1 episode")
         _check(self.checkpoint_every >= 1, "checkpoint_every", "save a checkpoint every 1 or more steps")
         _check(self.log_every >= 1, "log_every", "record metrics every 1 or more steps")
-        _check(
-            self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-            "device",
-            f"unknown device '{self.device}'; use auto, cpu or cuda",
-        )
         _check(self.precision in ("auto", "fp32", "bf16"), "precision", f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
+        _check(is_device_name(self.device), "device", f"unknown device '{self.device}'; use auto, cpu, cuda or cuda:N (N a GPU number)")
+        for name in ("seed", "split_seed"):
+            _check(0 <= getattr(self, name) <= MAX_SEED, name, f"use a seed from 0 to {MAX_SEED} (got {getattr(self, name)})")
+        for name, what in STEP_COUNTS.items():
+            _at_most(getattr(self, name), MAX_STEPS, name, what)
+        _at_most(self.meta_batch, MAX_META_BATCH, "meta_batch", "episodes per step")
+        _at_most(self.weight_decay, MAX_LR, "weight_decay", "as the weight decay")
+        for name in ("train_shape", "eval_shape"):
+            _check(isinstance(getattr(self, name), EpisodeShape), name, f"{name.replace('_', ' ')} must be an episode shape")
+        check_int64(self)
 
         _check(
             self.batch_episodes in ("auto", "on", "off"),
@@ -140,6 +223,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     recipe: str = ""
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _check(isinstance(self.learner, LearnerConfig) and isinstance(self.train, TrainConfig), None, "not a MetaScope run config")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -154,12 +241,16 @@ class RunConfig:
         and eval_n_way / eval_q_query for validation episodes (default 5-way, 15 queries, the training K);
         a missing key takes its default, an unknown one is a ConfigError.
         """
+        _check(isinstance(values, Mapping), None, "settings must be a mapping of names to values")
         learner_keys, train_keys = _names(LearnerConfig), _names(TrainConfig) - {"train_shape", "eval_shape"}
         unknown = set(values) - learner_keys - train_keys - set(SHAPE_KEYS) - set(EVAL_KEYS) - {"recipe"}
         _check(not unknown, None, f"unknown settings: {', '.join(sorted(unknown))}")
         default = TrainConfig().train_shape
         shape = EpisodeShape(*(values.get(k, getattr(default, k)) for k in SHAPE_KEYS))
-        evaluation = EpisodeShape(values.get("eval_n_way", 5), shape.k_shot, values.get("eval_q_query", 15))
+        try:
+            evaluation = EpisodeShape(values.get("eval_n_way", 5), shape.k_shot, values.get("eval_q_query", 15))
+        except ConfigError as exc:  # name the validation setting, not the training one
+            raise ConfigError(str(exc), {"n_way": "eval_n_way", "q_query": "eval_q_query"}.get(exc.setting or "", exc.setting)) from None
         learner = LearnerConfig(**{k: v for k, v in values.items() if k in learner_keys})
         train = TrainConfig(train_shape=shape, eval_shape=evaluation, **{k: v for k, v in values.items() if k in train_keys})
         return cls(learner, train, str(values.get("recipe") or ""))
@@ -175,11 +266,15 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Rebuild and re-validate; unknown keys are an error so a foreign file is caught."""
         try:
+            has_train = isinstance(data, dict) and isinstance(data.get("train"), dict)
+            _check(has_train, None, "not a MetaScope run config: it has no 'train' settings")
             train = dict(data["train"])
             for key in ("train_shape", "eval_shape"):
                 if key in train:
                     train[key] = _build(EpisodeShape, train[key])
-            return cls(learner=_build(LearnerConfig, data["learner"]), train=_build(TrainConfig, train), recipe=data.get("recipe", ""))
+            recipe = data.get("recipe", "")
+            _check(isinstance(recipe, str), "recipe", f"recipe must be text (got {recipe!r:.40})")
+            return cls(learner=_build(LearnerConfig, data["learner"]), train=_build(TrainConfig, train), recipe=recipe)
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"not a MetaScope run config: {exc}") from exc
 
@@ -189,6 +284,7 @@ def _names(kind: type) -> set[str]:
 
 
 def _build(kind: type, values: dict[str, Any]) -> Any:
+    _check(isinstance(values, dict), None, f"{kind.__name__} settings must be a JSON object (got {type(values).__name__})")
     unknown = set(values) - _names(kind)
     _check(not unknown, None, f"unknown {kind.__name__} settings: {', '.join(sorted(unknown))}")
     return kind(**values)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import torch
 
-from core.config import ConfigError
+from core.config import ConfigError, is_device_name
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' picks CUDA when available; an explicit 'cuda' without a GPU is an error that says so."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not is_device_name(name):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N (N a GPU number)", "device")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("a CUDA GPU was asked for but none is visible; compute on the CPU (or auto) instead", "device")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(f"there is no GPU {device.index}: this machine shows {count} (cuda:0 to cuda:{count - 1})", "device")
     return device
 
 

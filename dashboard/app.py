@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # works from a plain checkout too, not only after `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
+from dashboard.errors import page_failed  # noqa: E402
 from dashboard.preload import preload_engine  # noqa: E402
 from dashboard.state import init_state  # noqa: E402
 
@@ -34,7 +35,11 @@ def main() -> None:
         for file, title, icon in PAGES
         if (ROOT / "pages" / file).exists()
     ]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    try:
+        page.run()
+    except Exception as exc:  # the one boundary of every page (st.stop and reruns are not Exceptions: they pass)
+        page_failed(exc, page.title)
     preload_engine()  # after the page is drawn: Home needs no torch, the next page will
 
 

@@ -7,8 +7,10 @@ import streamlit as st
 from core.data import DATASETS, ImageSet
 from core.data.registry import default_image_size
 from core.episodes import EpisodeSpec
-from dashboard import state
+from core.errors import UserError
+from dashboard import access, state
 from dashboard.charts.images import image_strip, thumbnail
+from dashboard.errors import show_error
 from dashboard.inputs import keyed
 
 FOLDER_HINTS = {
@@ -34,6 +36,11 @@ def dataset_picker() -> state.DataChoice | None:
         data_dir = right.text_input("Data folder", key=keyed(f"ep_dir_{name}", default or ""), placeholder=hint).strip() or None
         if data_dir is None:
             st.info(f"Enter the data folder: {hint}.")
+            return None
+        try:
+            data_dir = access.check_data_dir(data_dir)  # only folders under the operator's data roots
+        except UserError as exc:
+            show_error(exc)
             return None
     size = current.image_size if current.dataset == name else default_image_size(name)
     choice = state.DataChoice(name, data_dir, size)

@@ -10,7 +10,6 @@ raises: a bad value falls back to its default with a message saying what was wro
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +20,14 @@ import streamlit as st
 from core.config import ConfigError, EpisodeShape
 from core.data import DATASETS, SPLIT_NAMES
 from core.episodes import EpisodeSpec
+from core.errors import UserError
+from core.store import is_run_id
+from dashboard.access import check_data_dir
 from dashboard.i18n import register
 
 LANGS = ("en", "zh")
 EPISODE_CONTROLS = ("seed", "n", "k", "q")
 EPISODE_FIELDS = ("data", "dir", "split", "ep", *EPISODE_CONTROLS)  # hide= may name these besides a lesson's own settings
-RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,120}")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -168,7 +169,7 @@ def decode(query: Mapping[str, str | Sequence[str]], lessons: Mapping[str, LinkS
     named = schema.episode and any(name in raw for name in EPISODE_FIELDS)
     episode = _episode(raw, problems) if named else None
     learner = raw.pop("learner", None) if schema.episode else None
-    if learner is not None and not RUN_ID.fullmatch(learner):
+    if learner is not None and not is_run_id(learner):
         problems.append(f"learner '{learner[:40]}' is not a run id; using an untrained learner")
         learner = None
     hide = {h for h in raw.pop("hide", "").split(",") if h}
@@ -187,6 +188,12 @@ def _episode(raw: dict[str, str], problems: list[str]) -> EpisodeLink:
         problems.append(f"data '{dataset}' is not a dataset; using {base.dataset} (datasets: {', '.join(DATASETS)})")
         dataset = base.dataset
     data_dir = raw.pop("dir", None) or None
+    if data_dir is not None and dataset != "glyphs":
+        try:
+            data_dir = check_data_dir(data_dir)
+        except UserError:  # a link may name any folder: the server reads only its data roots, and says no more
+            problems.append(f"dir: this dashboard does not serve that folder; using {base.dataset}")
+            dataset, data_dir = base.dataset, None
     split = raw.pop("split", base.split)
     if split not in SPLIT_NAMES:
         problems.append(f"split '{split}' does not exist; using {base.split}")

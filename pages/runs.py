@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import CheckpointError, RunStore
-from dashboard import errors, loaders, run_panels, sidebar, state
+from dashboard import access, errors, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
 
 sidebar.sidebar()
@@ -25,7 +25,8 @@ with one:
         config = run.config()
     except CheckpointError as exc:
         config = None
-        st.error(f"{exc}. This folder cannot be loaded; you can delete it below.", icon=":material/broken_image:")
+        delete = "; you can delete it below" if access.deleting_allowed() else ""
+        st.error(f"{exc}. This folder cannot be loaded{delete}.", icon=":material/broken_image:")
     if config is not None:
         ref = state.LearnerRef(str(run.path), None, config.learner.method)
         left, right = st.columns([1, 3], vertical_alignment="center")
@@ -47,7 +48,9 @@ with one:
             csv = pd.DataFrame(run.metrics()).to_csv(index=False)
             st.download_button("Download metrics (CSV)", csv, file_name=f"{run.id}-metrics.csv", mime="text/csv", key="rn_csv")
     training = sidebar.current_training_run()
-    if training is not None and training.id == run.id and not training.snapshot().done:
+    if not access.deleting_allowed():
+        st.caption(f"Deleting runs is off on this dashboard (its operator turns it on with {access.ALLOW_DELETE_ENV}=1).")
+    elif training is not None and training.id == run.id and not training.snapshot().done:
         st.caption("This run is training; stop it on the Train page before deleting it.")
     else:
         with st.expander("Delete this run", icon=":material/delete:"):

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from core.config import ConfigError, EpisodeShape
+from core.config import MAX_EPISODE_SIDE, MAX_SEED, ConfigError, EpisodeShape, check_fields
 from core.data.base import ImageSet
 from core.data.splits import ClassSplit
 from core.episodes import EpisodeSpec
@@ -39,6 +39,8 @@ from core.tasks.warmstart import StartComparison, StoredTask, compare_starts, so
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 LIBRARIES = ("images", "classes")
 EMBEDDINGS = ("metric", "parameter")
+
+MAX_TASKS = 100_000  # stored, new and factorised tasks; training steps of the task encoder and of a task
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class StudyConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         EpisodeShape(self.n_way, self.k_shot, self.q_query)  # validates N, K, Q
         checks = [
             (self.library in LIBRARIES, f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
@@ -83,6 +86,14 @@ class StudyConfig:
                 self.encoder_steps >= 0 and self.solve_steps >= 1 and self.nmf_tasks >= 2 and self.nmf_factors >= 0,
                 "encoder_steps >= 0, solve_steps >= 1, nmf_tasks >= 2, nmf_factors >= 0",
             ),
+        ]
+        checks += [  # upper bounds: past them a study would run for days or exhaust memory
+            (self.stored_k_shot <= MAX_EPISODE_SIDE, f"stored_k_shot: use at most {MAX_EPISODE_SIDE:,} shots"),
+            (max(self.stored_tasks, self.new_tasks, self.nmf_tasks) <= MAX_TASKS, f"use at most {MAX_TASKS:,} tasks of each kind"),
+            (max(self.encoder_steps, self.solve_steps) <= MAX_TASKS, f"use at most {MAX_TASKS:,} training steps"),
+            (self.nmf_factors <= 1000, "use at most 1000 NMF factors"),
+            (self.lr <= 1000 and self.prior_weight <= 1e6, "lr must be at most 1000 and prior_weight at most 1e6"),
+            (0 <= self.seed <= MAX_SEED, f"use a seed from 0 to {MAX_SEED}"),
         ]
         for ok, message in checks:
             if not ok:

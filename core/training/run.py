@@ -7,14 +7,17 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from core.atomic import StorageError
 from core.config import EpisodeShape, RunConfig
+from core.crashlog import log_traceback
 from core.device import describe_device
 from core.episodes import EpisodeSampler
-from core.errors import UserError
+from core.errors import explain, one_line
 from core.evaluation import evaluate
-from core.experiment import Experiment, checkpoint_metadata, load_learner, preflight
+from core.experiment import Experiment, checkpoint_metadata, preflight, warm_start
 from core.learners import MetaLearner
-from core.store import HEARTBEAT_S, RunDir
+from core.store import HEARTBEAT_S, RunBusyError, RunDir
+from core.training.guards import FiniteGuard
 from core.training.live import MetricsLog, Record
 from core.training.trainer import Callback, Controls, Trainer
 
@@ -92,33 +95,45 @@ def train_run(
 
     experiment: the data, when the caller has checked it already (core.experiment.preflight);
     init_from: a checkpoint (.safetensors) of a compatible learner to start from (warm start).
+    An exception (a diverged loss, a full disk, a bug) marks the run failed with the reason and is raised again;
+    the checkpoints written before it stay.
     """
     train = config.train
-    experiment = experiment or preflight(config)
-    learner = experiment.new_learner(config.learner, seed=train.seed)
-    if init_from is not None:
-        loaded, _, _ = load_learner(Path(init_from).parent.parent, init_from)
-        learner.load_state_dict(loaded.state_dict())
+    try:
+        experiment = experiment or preflight(config, init_from=init_from)
+        learner = experiment.new_learner(config.learner, seed=train.seed)
+        if init_from is not None:
+            learner.load_state_dict(warm_start(config.learner, experiment.image_set.image_shape, init_from))
+    except Exception as exc:
+        mark_failed(run, exc)
+        raise
     shape = train.train_shape
     sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
     validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
     log = log or MetricsLog()
     image_set = experiment.image_set
-    trainer = Trainer(learner, sampler, train, [StoreCallback(run, log, config), *callbacks], controls, validate)
-    with run.hold():  # until the end: a reader can tell this run from one whose process died
-        run.update_info(
-            status="running",
-            device=describe_device(experiment.device),
-            input_shape=list(image_set.image_shape),
-            dataset_source=image_set.source,
-            parameters=sum(p.numel() for p in learner.parameters()),
-        )
-        status = trainer.fit()
-        _, val_records = log.copy()
-        final = {"final_step": trainer.step, "finished": time.time()}
-        if val_records:
-            final["final_val_acc"] = val_records[-1]["val_acc"]
-        run.update_info(status=status, **final)
+    store = StoreCallback(run, log, config)
+    trainer = Trainer(learner, sampler, train, [FiniteGuard(train), store, *callbacks], controls, validate)
+    try:
+        with run.hold():  # until the end: a reader can tell this run from one whose process died
+            run.update_info(
+                status="running",
+                device=describe_device(experiment.device),
+                input_shape=list(image_set.image_shape),
+                dataset_source=image_set.source,
+                parameters=sum(p.numel() for p in learner.parameters()),
+            )
+            status = trainer.fit()
+            _, val_records = log.copy()
+            final = {"final_step": trainer.step, "finished": time.time()}
+            if val_records:
+                final["final_val_acc"] = val_records[-1]["val_acc"]
+            run.update_info(status=status, **final)
+    except RunBusyError:
+        raise  # another process trains it: its status is not ours to change
+    except Exception as exc:
+        mark_failed(run, exc, log)
+        raise
     return status
 
 
@@ -135,7 +150,32 @@ def train_reporting_errors(
     try:
         return train_run(config, run, log, callbacks, controls, experiment, init_from), None
     except Exception as exc:  # the run fails, the app does not: the error is shown to the user
-        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"  # a bug keeps its type name
-        run.write_json("error.json", {"error": error, "traceback": traceback.format_exc()})
-        run.update_info(status="failed", error=error)
+        info = run.info()  # train_run has marked it failed with the error worded (and a bug's traceback logged)
+        error = info["error"] if info.get("status") == "failed" and "error" in info else describe_failure(exc)
+        try:
+            run.write_json("error.json", {"error": error, "traceback": traceback.format_exc()})
+        except StorageError:
+            pass  # a full disk: run.json (marked by train_run) holds the error
         return "failed", error
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a run's error: the user's problem as it is worded, a bug with its type (the traceback is logged)."""
+    known = explain(exc)
+    if known is not None or isinstance(exc, StorageError):
+        return one_line(str(known or exc))
+    log = log_traceback(exc, "training run")
+    return one_line(f"{type(exc).__name__}: {exc}") + (f" (traceback in {log})" if log else "")
+
+
+def mark_failed(run: RunDir, exc: BaseException, log: MetricsLog | None = None) -> None:
+    """Record in the run folder that it failed and why, as far as the disk allows (the metrics so far first)."""
+    try:
+        if log is not None:
+            run.write_metrics(log.records())
+    except StorageError:
+        pass  # a full disk: the status below still fits in run.json's reserved block
+    try:
+        run.update_info(status="failed", error=describe_failure(exc), finished=time.time())
+    except (StorageError, OSError):
+        pass  # not even in place: the run then reads 'interrupted' once this process ends

@@ -6,6 +6,7 @@ so each dataset (glyphs included) is generated or decoded once.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,12 @@ TIMEOUT_S = 120  # a first run imports torch and loads the data
 
 def page_file(name: str) -> str:
     return str(ROOT / "pages" / f"{name}.py")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_roots(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The tests' image folders live in pytest's temporary folder: the dashboard may serve data from there."""
+    os.environ["METASCOPE_DATA_ROOTS"] = str(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

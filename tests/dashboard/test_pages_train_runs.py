@@ -203,7 +203,8 @@ def damage(runs_dir: Path) -> tuple[str, str]:
     return broken.name, foreign.name
 
 
-def test_runs_table_lists_runs_and_flags_damaged_folders(open_app, runs_dir: Path):
+def test_runs_table_lists_runs_and_flags_damaged_folders(open_app, runs_dir: Path, monkeypatch):
+    monkeypatch.setenv("METASCOPE_ALLOW_DELETE", "1")
     broken, foreign = damage(runs_dir)
     at = open_app("runs", ms_runs_dir=str(runs_dir))
     assert not at.exception
@@ -259,7 +260,8 @@ def test_compare_runs_overlays_their_curves(open_app, runs_dir: Path):
     assert all(len(t["x"]) == 3 for t in fig["data"])  # validated at episodes 10, 20, 30
 
 
-def test_download_and_delete_with_confirmation(open_app, runs_dir: Path):
+def test_download_and_delete_with_confirmation(open_app, runs_dir: Path, monkeypatch):
+    monkeypatch.setenv("METASCOPE_ALLOW_DELETE", "1")  # the operator's setting; off by default (tests/reliability)
     at = open_app("runs", ms_runs_dir=str(runs_dir))
     first = at.selectbox(key="rn_pick").value
     assert at.get("download_button")[0].proto.label == "Download metrics (CSV)"

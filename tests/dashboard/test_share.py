@@ -33,7 +33,8 @@ def test_defaults_are_left_out_so_links_stay_short():
     assert back.params == {"loss": "contrastive", "margin": 1.0, "normalize": False} and back.lang == "en" and not back.hide
 
 
-def test_an_episode_lesson_carries_dataset_seed_shape_and_a_hand_made_episode():
+def test_an_episode_lesson_carries_dataset_seed_shape_and_a_hand_made_episode(monkeypatch):
+    monkeypatch.setenv("METASCOPE_DATA_ROOTS", "/data")  # a folder the operator serves (others: tests/reliability)
     episode = EpisodeLink("omniglot", "/data/omniglot", "val", 7, EpisodeShape(3, 2, 1), SPEC)
     view = SharedView("protonet", "en", {"query": 4}, frozenset({"seed"}), episode, "20260101-protonet-glyphs")
     query = encode(view, PROTO)
