@@ -117,8 +117,12 @@ class RunDir:
         return elsewhere and isinstance(heartbeat, (int, float)) and time.time() - heartbeat < HEARTBEAT_STALE_S
 
     def status(self) -> str:
-        """run.json's status, except that a run marked running whose process is gone reads 'interrupted'."""
-        status = self.info().get("status", "unknown")
+        """run.json's status, except that a run marked running whose process is gone, or left waiting in the queue
+        of a process (on this host) that is gone, reads 'interrupted'."""
+        info = self.info()
+        status = info.get("status", "unknown")
+        if status == "queued" and info.get("host") == socket.gethostname() and not _process_exists(info.get("pid")):
+            return "interrupted"
         return "interrupted" if status == "running" and not self.alive() else str(status)
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
@@ -162,6 +166,18 @@ class RunDir:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def _process_exists(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a MetaScope checkpoint; CheckpointError for anything else."""
     path = Path(path)
@@ -198,7 +214,7 @@ class RunStore:
                 continue
         run = RunDir(path)
         atomic_write_text(path / "config.json", config.to_json())
-        run.update_info(created=time.time(), status="created", **info)
+        run.update_info(**{"created": time.time(), "status": "created", **info})
         return run
 
     def runs(self) -> list[RunDir]:
