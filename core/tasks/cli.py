@@ -54,7 +54,8 @@ def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
     for f in fields(StudyConfig):
         if f.name in _FLAGS:
             default = getattr(defaults, f.name)
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default, help=f"{_FLAGS[f.name]} (default: {default})")
+            flag, text = f"--{f.name.replace('_', '-')}", f"{_FLAGS[f.name]} (default: {default})"
+            p.add_argument(flag, type=type(default), default=default, help=text)
     p.set_defaults(func=cmd_tasks)
 
 
