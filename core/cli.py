@@ -195,9 +195,7 @@ def build_parser() -> ArgumentParser:
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute, as CI runs it (default: off)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
     be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default: 2)")
-    be.add_argument(
-        "--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine (default: off)"
-    )
+    be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine (default: off)")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
     return parser
