@@ -9,16 +9,18 @@ import streamlit as st
 
 from core.atomic import StorageError
 from core.errors import UserError
-from dashboard.labels import LABELS
+from dashboard.i18n import tr
+from dashboard.labels import LABELS, label
 
 USER_ERRORS = (UserError, StorageError)
 
 
 def ui_message(error: BaseException | str) -> str:
-    """The engine's message, with the label of the setting it concerns ("… (Learning rate)")."""
+    """The engine's message (English: core words it for every caller), with the label of the setting it concerns
+    in the session's language ("… (see “Learning rate”)")."""
     setting = getattr(error, "setting", None)
     text = str(error)
-    return f"{text} (see “{LABELS[setting]}”)" if setting in LABELS else text
+    return tr("{message} (see “{label}”)", message=text, label=label(setting)) if setting in LABELS else text
 
 
 def show_error(error: BaseException | str) -> None:

@@ -6,6 +6,8 @@ the dashboard adds the label the user sees here, as the command line adds its fl
 
 from __future__ import annotations
 
+from dashboard.i18n import N_, tr
+
 LABELS = {
     "dataset": "Dataset",
     "data_dir": "Data folder",
@@ -34,5 +36,19 @@ LABELS = {
 }
 
 
+FAMILIES = {"metric": N_("metric"), "optimization": N_("optimization"), "model": N_("model-based"), "baseline": N_("baseline")}
+SPLITS = {"train": N_("train"), "val": N_("val"), "test": N_("test")}
+
+
 def label(setting: str) -> str:
-    return LABELS.get(setting, setting.replace("_", " "))
+    """The setting's label in the session's language (LABELS are all in dashboard/zh.py)."""
+    return tr(LABELS[setting]) if setting in LABELS else setting.replace("_", " ")
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min', '1.5 h': a wait or a time left, as a person says it."""
+    if seconds < 90:
+        return tr("{n} s", n=max(int(round(seconds)), 1))
+    if seconds < 5400:
+        return tr("{n} min", n=int(round(seconds / 60)))
+    return tr("{n} h", n=f"{seconds / 3600:.1f}")

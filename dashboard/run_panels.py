@@ -17,28 +17,46 @@ from core.training.live import RunSnapshot
 from dashboard import loaders, state
 from dashboard.charts.training import accuracy_histogram
 from dashboard.errors import USER_ERRORS, show_error, ui_message
+from dashboard.i18n import tr
+from dashboard.labels import duration
+from dashboard.sidebar import status_label
 
 
-def run_progress(snap: RunSnapshot) -> None:
-    """Progress bar and the figures of a run: episode, loss, accuracies, speed, time left."""
-    st.progress(min(snap.step / max(snap.total, 1), 1.0), text=f"{snap.run_id} · {snap.status} · episode {snap.step} of {snap.total}")
+def run_progress(snap: RunSnapshot, config: RunConfig | None = None) -> None:
+    """Progress bar and the figures of a run: episode, loss, accuracies, speed, time left (none while paused);
+    with `config`, why validation accuracy may be the higher one."""
+    status = status_label(snap.status)
+    st.progress(min(snap.step / max(snap.total, 1), 1.0), text=tr("{run} · {status} · episode {step} of {total}", run=snap.run_id,
+                status=status, step=snap.step, total=snap.total))  # fmt: skip
     last = snap.train[-1] if snap.train else {}
     val = snap.val[-1] if snap.val else {}
     cols = st.columns(5)
-    cols[0].metric("Loss", f"{last['loss']:.3f}" if last else "–")
-    cols[1].metric("Training accuracy", f"{100 * last['train_acc']:.1f}%" if last else "–")
-    cols[2].metric("Validation accuracy", f"{100 * val['val_acc']:.1f}% ± {100 * val['val_ci']:.1f}" if val else "–")
-    cols[3].metric("Episodes / s", f"{snap.episodes_per_s:.1f}" if last else "–")
+    cols[0].metric(tr("Loss"), f"{last['loss']:.3f}" if last else "–")
+    cols[1].metric(tr("Training accuracy"), f"{100 * last['train_acc']:.1f}%" if last else "–")
+    cols[2].metric(tr("Validation accuracy"), f"{100 * val['val_acc']:.1f}% ± {100 * val['val_ci']:.1f}" if val else "–")
+    cols[3].metric(tr("Episodes / s"), f"{snap.episodes_per_s:.1f}" if last else "–")
     eta = snap.eta_s
-    cols[4].metric("Time left", "–" if eta is None else time.strftime("%M:%S", time.gmtime(eta)) if eta < 3600 else f"{eta / 3600:.1f} h")
+    cols[4].metric(tr("Time left"), status if snap.status == "paused" else "–" if eta is None else duration(eta))
+    if config is not None and val:
+        train_n, val_n = config.train.train_shape.n_way, config.train.eval_shape.n_way
+        st.caption(tr(
+            "Training accuracy is on the training episodes ({train_n}-way, training classes); validation accuracy on {val_n}-way "
+            "episodes of the validation classes, with ±95% confidence. Telling {val_n} classes apart is easier than {train_n}, "
+            "so validation accuracy can be the higher one.", train_n=train_n, val_n=val_n,
+        ) if val_n < train_n else tr(
+            "Training accuracy is on the training episodes; validation accuracy on episodes of the validation classes, never "
+            "trained on, with ±95% confidence."
+        ))  # fmt: skip
 
 
 def run_controls(run: TrainingRun, snap: RunSnapshot) -> None:
     """Pause / Resume / Stop for a run that has not ended. Callbacks act before the redraw, so the buttons show the new state."""
-    cols = st.columns([1, 1, 1, 5])
-    cols[0].button("Pause", key="tr_pause", on_click=run.pause, disabled=snap.status != "running", icon=":material/pause:")
-    cols[1].button("Resume", key="tr_resume", on_click=run.resume, disabled=snap.status != "paused", icon=":material/play_arrow:")
-    cols[2].button("Stop", key="tr_stop", on_click=run.stop, disabled=snap.done or snap.status == "stopping", icon=":material/stop:")
+    if snap.status == "queued":  # its controls are the queue panel's
+        return
+    cols = st.columns([1, 1, 1, 3])
+    cols[0].button(tr("Pause"), key="tr_pause", on_click=run.pause, disabled=snap.status != "running", icon=":material/pause:")
+    cols[1].button(tr("Resume"), key="tr_resume", on_click=run.resume, disabled=snap.status != "paused", icon=":material/play_arrow:")
+    cols[2].button(tr("Stop"), key="tr_stop", on_click=run.stop, disabled=snap.done or snap.status == "stopping", icon=":material/stop:")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 PALETTE = plotly.colors.qualitative.Dark24 + plotly.colors.qualitative.Light24
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "support": "#7f7f7f"}
+PROTOTYPE_COLOR = "#f2b701"  # stars where the colours are not classes' (correct / wrong, support / query): not black, not an outcome
 GROUP_SYMBOLS = {"support": "diamond", "query": "circle"}  # anything else (a split name) is a circle
 PROTOTYPE_SYMBOL = "star"
 WEBGL_FROM = 1500  # points above which traces render with WebGL: SVG makes one DOM node per point
@@ -85,7 +86,7 @@ def embedding_scatter(
 
 
 def _prototype_trace(prototypes: np.ndarray, labels: Sequence[str], colors: Mapping[str, str]) -> go.Scatter:
-    fill = [colors.get(label, "#222") for label in labels]
+    fill = [colors.get(label, PROTOTYPE_COLOR) for label in labels]
     custom = [[-1, f"prototype of {label}", "–", "class mean of the support"] for label in labels]
     return go.Scatter(
         x=prototypes[:, 0],

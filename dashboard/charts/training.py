@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -12,6 +13,15 @@ Record = Mapping[str, Any]
 
 METRIC_LABELS = {"loss": "training loss", "train_acc": "training accuracy", "val_acc": "validation accuracy"}
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#d62728"
+RUN_COLORS = plotly.colors.qualitative.D3  # compared runs: ten clearly different hues (Streamlit's theme would give shades of blue)
+FEW_STEPS = 10  # up to this episode, one tick per episode: automatic ticks would show 0.5, 1.5, ...
+
+
+def _episode_axis(fig: go.Figure, steps: Sequence[float]) -> None:
+    """x axes titled 'episode' with whole-number ticks (one per episode while the run is young)."""
+    fig.update_xaxes(title_text="episode", tickformat="d", rangemode="tozero")
+    if not steps or max(steps) <= FEW_STEPS:
+        fig.update_xaxes(tick0=0, dtick=1)
 
 
 def split_records(records: Sequence[Record]) -> tuple[list[Record], list[Record]]:
@@ -53,11 +63,12 @@ def training_curves(train: Sequence[Record], val: Sequence[Record] = ()) -> go.F
             row=1,
             col=2,
         )
-    fig.update_xaxes(title_text="episode")
+    _episode_axis(fig, [*steps, *_column(val, "step")])
     fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
     _accuracy_axis(fig, row=1, col=2)
-    if not train:
-        fig.add_annotation(text="waiting for the first record…", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    if not train:  # in the middle of each plot, clear of the axis titles
+        for x, y in (("x", "y"), ("x2", "y2")):
+            fig.add_annotation(text="waiting for the first record…", showarrow=False, xref=f"{x} domain", yref=f"{y} domain", x=0.5, y=0.5)
     fig.update_layout(height=340, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
 
@@ -67,15 +78,15 @@ def compare_curves(runs: Mapping[str, Sequence[Record]], metric: str = "loss") -
     if metric not in METRIC_LABELS:
         raise ValueError(f"unknown metric '{metric}'; use one of: {', '.join(METRIC_LABELS)}")
     fig = go.Figure()
-    for label, records in runs.items():
+    steps: list[float] = []
+    for i, (label, records) in enumerate(runs.items()):
         train, val = split_records(records)
         rows = val if metric == "val_acc" else train
-        fig.add_trace(
-            go.Scatter(
-                x=_column(rows, "step"), y=_column(rows, metric), name=label, mode="lines+markers" if metric == "val_acc" else "lines"
-            )
-        )
-    fig.update_xaxes(title_text="episode")
+        steps += _column(rows, "step")
+        mode = "lines+markers" if metric == "val_acc" else "lines"
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        fig.add_trace(go.Scatter(x=_column(rows, "step"), y=_column(rows, metric), name=label, mode=mode, line_color=color))
+    _episode_axis(fig, steps)
     if metric == "loss":
         fig.update_yaxes(title_text=METRIC_LABELS[metric], rangemode="tozero")
     else:
