@@ -40,6 +40,26 @@ FAMILIES = {"metric": N_("metric"), "optimization": N_("optimization"), "model":
 SPLITS = {"train": N_("train"), "val": N_("val"), "test": N_("test")}
 
 
+STATUS = {
+    "created": N_("not started"),
+    "queued": N_("waiting in the queue"),
+    "preparing": N_("starting"),
+    "running": N_("training"),
+    "paused": N_("paused"),
+    "stopping": N_("stopping"),
+    "finished": N_("finished"),
+    "stopped": N_("stopped"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "interrupted": N_("interrupted"),
+}
+
+
+def status_label(status: str) -> str:
+    """A run's status in words of the session's language."""
+    return tr(STATUS[status]) if status in STATUS else status
+
+
 def label(setting: str) -> str:
     """The setting's label in the session's language (LABELS are all in dashboard/zh.py)."""
     return tr(LABELS[setting]) if setting in LABELS else setting.replace("_", " ")

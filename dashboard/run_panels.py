@@ -17,9 +17,8 @@ from core.training.live import RunSnapshot
 from dashboard import loaders, state
 from dashboard.charts.training import accuracy_histogram
 from dashboard.errors import USER_ERRORS, show_error, ui_message
-from dashboard.i18n import tr
-from dashboard.labels import duration
-from dashboard.sidebar import status_label
+from dashboard.i18n import N_, tr
+from dashboard.labels import duration, status_label
 
 
 def run_progress(snap: RunSnapshot, config: RunConfig | None = None) -> None:
@@ -74,12 +73,16 @@ def checkpoints_stamp(run: RunDir) -> float:
     return saved[-1].path.stat().st_mtime if saved else 0.0
 
 
+TABLE_COLUMNS = {"run": N_("run"), "status": N_("status"), "created": N_("created"), "method": N_("learner"), "backbone": N_("backbone"),
+                 "dataset": N_("dataset"), "shape": N_("shape"), "step": N_("step")}  # fmt: skip
+
+
 def run_row(run: RunDir) -> dict[str, Any]:
     """A table row for a saved run; a damaged folder gives a row whose 'problem' says what is wrong."""
     info = run.info()
     created = info.get("created")
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(created)) if created else ""
-    row: dict[str, Any] = {"run": run.id, "status": run.status(), "created": when}
+    row: dict[str, Any] = {"run": run.id, "status": status_label(run.status()), "created": when}
     try:
         config = run.config()
     except CheckpointError as exc:
@@ -87,14 +90,32 @@ def run_row(run: RunDir) -> dict[str, Any]:
     shape = config.train.train_shape
     row.update(method=config.learner.method, backbone=config.learner.backbone, dataset=config.train.dataset)
     row.update(shape=f"{shape.n_way}-way {shape.k_shot}-shot", step=info.get("final_step"), val_acc=info.get("final_val_acc"))
-    busy = row["status"] == "running"  # trained now, here or by another process
+    busy = run.status() == "running"  # trained now, here or by another process
     row["problem"] = "" if busy else (checkpoint_problem(str(run.path), checkpoints_stamp(run)) or "")  # mid-run: checkpoints still coming
     return row
 
 
-def runs_table(rows: list[dict[str, Any]]) -> None:
+def owned(runs: list[RunDir], me: str) -> tuple[list[RunDir], list[RunDir]]:
+    """(the visitor's runs and those nobody owns, from the command line or older versions; other visitors' runs)."""
+    mine = [r for r in runs if r.info().get("owner") in (None, me)]
+    return mine, [r for r in runs if r not in mine]
+
+
+def runs_table(rows: list[dict[str, Any]], current: str | None = None) -> None:
+    """The runs, newest first, with a caption saying what the table holds; ★ marks the current learner's run."""
     frame = pd.DataFrame(rows)
-    columns = {"val_acc": st.column_config.NumberColumn("val acc", format="percent"), "problem": st.column_config.TextColumn(width="large")}
+    frame.insert(0, "current", ["★" if r["run"] == current else "" for r in rows])
+    st.caption(tr(
+        "Runs in {folder}, newest first: yours and those started from the command line (other visitors' runs on request below). "
+        "★ marks the current learner; “problem” says why a run cannot be loaded; val acc is the last validation accuracy.",
+        folder=state.runs_dir(),
+    ))  # fmt: skip
+    columns = {
+        "current": st.column_config.TextColumn("", width="small", help=tr("the current learner")),
+        "val_acc": st.column_config.NumberColumn(tr("val acc"), format="percent"),
+        "problem": st.column_config.TextColumn(tr("problem"), width="large"),
+        **{name: st.column_config.Column(tr(TABLE_COLUMNS[name])) for name in TABLE_COLUMNS},
+    }
     st.dataframe(frame, hide_index=True, column_config=columns)
 
 

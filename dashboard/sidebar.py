@@ -15,8 +15,8 @@ import streamlit as st
 
 from core.training.registry import REGISTRY, get_run
 from dashboard import state
-from dashboard.i18n import N_, language_switch, tr
-from dashboard.labels import SPLITS
+from dashboard.i18n import language_switch, tr
+from dashboard.labels import SPLITS, status_label
 from dashboard.preload import engine_loaded
 from dashboard.visitor import remember_visitor, visitor_id
 
@@ -88,6 +88,12 @@ def follow_own_run(run: TrainingRun | None) -> None:
         state.set_learner_ref(state.LearnerRef(snap.run_dir, None, run.config.learner.method))
 
 
+def current_run_id() -> str | None:
+    """The run folder name of the current learner (None: untrained)."""
+    ref = state.learner_ref()
+    return Path(ref.run_dir).name if ref.run_dir else None
+
+
 def episode_label(spec: EpisodeSpec | None) -> str:
     if spec is None:
         return tr("none yet")
@@ -141,23 +147,6 @@ def saved_episode_picker() -> None:
             state.set_episode(saved[name])
 
     st.selectbox(tr("Saved episodes"), list(saved), index=None, key="sb_episode", on_change=use, placeholder=tr("use a saved episode…"))
-
-
-STATUS = {
-    "queued": N_("waiting in the queue"),
-    "preparing": N_("starting"),
-    "running": N_("training"),
-    "paused": N_("paused"),
-    "stopping": N_("stopping"),
-    "finished": N_("finished"),
-    "stopped": N_("stopped"),
-    "failed": N_("failed"),
-    "cancelled": N_("cancelled"),
-}
-
-
-def status_label(status: str) -> str:
-    return tr(STATUS[status]) if status in STATUS else status
 
 
 def _training_line(live: bool) -> None:

@@ -7,8 +7,7 @@ import streamlit as st
 from core.training.background import TrainingRun
 from core.training.registry import MAX_TRAINING_ENV, REGISTRY, RunError
 from dashboard.i18n import tr
-from dashboard.labels import duration
-from dashboard.sidebar import status_label
+from dashboard.labels import duration, status_label
 
 
 def queue_panel(run: TrainingRun) -> None:

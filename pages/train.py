@@ -7,6 +7,7 @@ from core.training.background import start_run
 from dashboard import errors, loaders, run_panels, sidebar, state, train_form, training_view
 from dashboard.charts.training import training_curves
 from dashboard.i18n import tr
+from dashboard.labels import status_label
 from dashboard.visitor import visitor_id
 
 sidebar.sidebar()
@@ -54,7 +55,7 @@ def live() -> None:
     elif snap.status == "cancelled":
         st.info(tr("Run {run} left the queue before it started.", run=snap.run_id), icon=":material/cancel:")
     elif snap.done:
-        st.success(tr("Run {run} {status} at episode {step}; saved in {folder}.", run=snap.run_id, status=sidebar.status_label(snap.status),
+        st.success(tr("Run {run} {status} at episode {step}; saved in {folder}.", run=snap.run_id, status=status_label(snap.status),
                       step=snap.step, folder=snap.run_dir), icon=":material/check_circle:")  # fmt: skip
         if state.learner_ref().run_dir == snap.run_dir:
             st.caption(tr("This is the current learner: the Embeddings, Distances and Every learner pages use it."))

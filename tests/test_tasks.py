@@ -236,7 +236,7 @@ def test_nmf_rejects_negative_features():
 def test_study_settings_are_validated():
     with pytest.raises(ConfigError, match="library"):
         StudyConfig(library="nope")
-    with pytest.raises(ConfigError, match="k=50"):
+    with pytest.raises(ConfigError, match=r"ask for 1 to 10 nearest tasks, the number stored \(got 50\)"):
         StudyConfig(k=50, stored_tasks=10)
 
 

@@ -48,7 +48,7 @@ def task_nmf(x: np.ndarray, feature_names: Sequence[str], n_factors: int = 3, se
     if (x < 0).any():
         raise ValueError("NMF needs non-negative task features; use memberships, histograms or non-negative embeddings")
     if not 1 <= n_factors <= min(x.shape):
-        raise ValueError(f"n_factors={n_factors}: use 1 to {min(x.shape)} (the smaller side of the matrix)")
+        raise ValueError(f"use 1 to {min(x.shape)} NMF factors, the smaller side of the matrix (got {n_factors})")
     model = NMF(n_components=n_factors, init="nndsvda", random_state=seed, max_iter=1000)
     w = model.fit_transform(x)
     h = model.components_
