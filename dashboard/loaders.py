@@ -23,6 +23,7 @@ import torch
 
 from core.analysis.adaptation import adaptation as adapt_on_episode
 from core.analysis.adaptation import adapts  # noqa: F401 - the pages ask loaders whether a learner adapts
+from core.analysis.comparison import EpisodeComparison, compare_learners
 from core.analysis.distances import EpisodeMatrices, episode_matrices, learner_metric
 from core.analysis.embeddings import PointSet, embed_episode, embed_sample, sample_splits
 from core.analysis.projection import ProjectionParams, project
@@ -203,6 +204,23 @@ def adaptation(
 ) -> tuple[list, PointSet, PointSet]:
     """The learner's inner loop on the episode: core.analysis.adaptation.adaptation, cached."""
     return adapt_on_episode(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
+
+
+BASELINE = "pixel_nn"  # the untrained baseline every comparison includes: nearest neighbour on raw pixels
+
+
+def comparison(refs: tuple[LearnerRef, ...], names: tuple[str, ...], choice: DataChoice, spec: EpisodeSpec) -> EpisodeComparison:
+    """The episode through the learners `refs` (named `names`) and the pixel baseline (last): core.analysis.comparison, cached."""
+    return _comparison(refs, names, choice, spec, tuple(_stamp(r) for r in refs))
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the episode through every learner…")
+def _comparison(
+    refs: tuple[LearnerRef, ...], names: tuple[str, ...], choice: DataChoice, spec: EpisodeSpec, stamps: tuple[float, ...]
+) -> EpisodeComparison:
+    learners = {name: learner(ref) for name, ref in zip(names, refs, strict=True)}
+    learners[BASELINE] = initial_learner(choice, LearnerConfig(method=BASELINE))
+    return compare_learners(learners, episode(choice, spec))
 
 
 @stamped

@@ -51,6 +51,7 @@ _DEFAULTS = {
     "ms_shape": EpisodeShape(5, 1, 5),
     "ms_episode_seed": 0,
     "ms_episode": None,  # EpisodeSpec | None
+    "ms_fixed_classes": None,  # classes picked by hand for the episode (N follows them), or None: drawn at random
     "ms_saved_episodes": {},  # name -> EpisodeSpec
     "ms_saved_episode_data": {},  # name -> the DataChoice its image indices belong to
     "ms_learner": LearnerRef(),
@@ -68,6 +69,7 @@ _DEFAULTS = {
     "ms_playground": None,  # core.playground.PlaygroundState of this session's 2-D playground
     "ms_playing": False,  # the playground animates
     "ms_share_applied": None,  # the query string last applied to or written from this session
+    "ms_compare_runs": None,  # run ids the Every learner page compares (None: the visitor's newest)
 }
 
 
@@ -105,6 +107,7 @@ def set_data_choice(choice: DataChoice) -> None:
     if choice != data_choice():
         _set("ms_data", choice)
         _set("ms_episode", None)  # an episode's indices belong to one dataset
+        _set("ms_fixed_classes", None)
 
 
 def data_dir_for(dataset: str) -> str | None:
@@ -143,7 +146,18 @@ def episode() -> EpisodeSpec | None:
 
 
 def set_episode(spec: EpisodeSpec | None) -> None:
+    """Make `spec` the current episode; N, K and Q follow it (a saved, swapped or linked episode included)."""
     _set("ms_episode", spec)
+    if spec is not None:
+        _set("ms_shape", EpisodeShape(len(spec.class_ids), len(spec.support[0]), len(spec.query[0])))
+
+
+def fixed_classes() -> tuple[int, ...] | None:
+    return _get("ms_fixed_classes")
+
+
+def set_fixed_classes(classes: tuple[int, ...] | None) -> None:
+    _set("ms_fixed_classes", tuple(classes) if classes else None)
 
 
 def saved_episodes() -> dict[str, EpisodeSpec]:
@@ -298,6 +312,14 @@ def playing() -> bool:
 
 def set_playing(value: bool) -> None:
     _set("ms_playing", bool(value))
+
+
+def compare_runs() -> tuple[str, ...] | None:
+    return _get("ms_compare_runs")
+
+
+def set_compare_runs(run_ids: tuple[str, ...] | None) -> None:
+    _set("ms_compare_runs", None if run_ids is None else tuple(run_ids))
 
 
 def share_applied() -> str | None:

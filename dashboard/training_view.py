@@ -19,7 +19,9 @@ def queue_panel(run: TrainingRun) -> None:
         limit = REGISTRY.limit
     except RunError:
         limit = 1
-    when = tr("as soon as the runs ahead report their speed") if place.wait_s is None else tr("in about {time}", time=duration(place.wait_s))
+    when = (
+        tr("as soon as the runs ahead report their speed") if place.wait_s is None else tr("in about {time}", time=duration(place.wait_s))
+    )
     st.info(
         tr(
             "Your run is waiting: {position} of {waiting} in the queue. This server trains {limit} run(s) at a time for all "

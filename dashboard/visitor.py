@@ -33,7 +33,7 @@ _component = st.components.v2.component("metascope_visitor_cookie", js=_JS)
 
 def _cookie() -> str | None:
     value = st.context.cookies.get(COOKIE)
-    return value if value and _ID.fullmatch(value) else None
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None  # (AppTest's context has no real cookies)
 
 
 def visitor_id() -> str:

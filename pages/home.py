@@ -43,17 +43,22 @@ if run is not None:
     your_run()
 
 st.subheader(tr("Start here"))
-steps = [
-    ("episodes.py", tr("1 · Build an episode"), ":material/grid_view:", tr("pick a dataset, N, K and Q, and see the support and query images")),
+steps = [  # (page, link, icon, what it is for)
+    ("episodes.py", tr("1 · Build an episode"), ":material/grid_view:",
+     tr("pick a dataset, N, K and Q, and see the support and query images")),
     ("train.py", tr("2 · Train a learner"), ":material/model_training:",
      tr("meta-train a learner (Prototypical Networks…) and watch its curves live")),
-    ("embeddings.py", tr("3 · Look at the embedding space"), ":material/scatter_plot:", tr("where the learner puts each image of your episode")),
+    ("embeddings.py", tr("3 · Look at the embedding space"), ":material/scatter_plot:",
+     tr("where the learner puts each image of your episode")),
     ("distances.py", tr("4 · Read the distances"), ":material/grid_on:", tr("why each query got its label")),
     ("compare.py", tr("5 · One episode, every learner"), ":material/compare:",
      tr("the same episode through each of your learners: where they agree, where they differ")),
-    ("runs.py", tr("6 · Compare and evaluate runs"), ":material/folder_open:", tr("test accuracy with its 95% confidence interval, per class")),
-    ("tasks.py", tr("7 · Relate whole tasks"), ":material/hub:", tr("each task as a point: similar tasks, warm starts from neighbours, NMF")),
-    ("learn.py", tr("Learn: guided lessons"), ":material/school:", tr("the ideas step by step on the live engine, in English or Chinese")),
+    ("runs.py", tr("6 · Compare and evaluate runs"), ":material/folder_open:",
+     tr("test accuracy with its 95% confidence interval, per class")),
+    ("tasks.py", tr("7 · Relate whole tasks"), ":material/hub:",
+     tr("each task as a point: similar tasks, warm starts from neighbours, NMF")),
+    ("learn.py", tr("Learn: guided lessons"), ":material/school:",
+     tr("the ideas step by step on the live engine, in English or Chinese")),
 ]  # fmt: skip
 for file, label, icon, text in steps:
     left, right = st.columns([1, 2], vertical_alignment="center")

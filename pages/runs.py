@@ -26,7 +26,11 @@ run_panels.runs_table([run_panels.run_row(r) for r in runs], current=sidebar.cur
 one, many = st.tabs([tr("One run"), tr("Compare runs")])
 with one:
     by_id = {r.id: r for r in runs}
-    run = by_id[st.selectbox(tr("Run"), list(by_id), key="rn_pick", format_func=lambda r: r if by_id[r] in mine else tr("{run} (another visitor's)", run=r))]
+    run = by_id[
+        st.selectbox(
+            tr("Run"), list(by_id), key="rn_pick", format_func=lambda r: r if by_id[r] in mine else tr("{run} (another visitor's)", run=r)
+        )
+    ]
     try:
         config = run.config()
     except CheckpointError as exc:

@@ -131,3 +131,15 @@ def inner_loop_curves(trace: Sequence[Record]) -> go.Figure:
     _accuracy_axis(fig, row=1, col=2)
     fig.update_layout(height=320, margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.3})
     return fig
+
+
+def inner_accuracy_curves(curves: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Query accuracy before (step 0) and after each inner step, one line per learner (name -> accuracies)."""
+    fig = go.Figure()
+    for i, (name, accuracy) in enumerate(curves.items()):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        fig.add_trace(go.Scatter(x=list(range(len(accuracy))), y=list(accuracy), name=name, mode="lines+markers", line_color=color))
+    fig.update_xaxes(title_text="inner step (0: before adapting)", dtick=1, tickformat="d")
+    _accuracy_axis(fig)
+    fig.update_layout(height=320, margin={"l": 50, "r": 20, "t": 20, "b": 40}, legend={"orientation": "h", "y": -0.3})
+    return fig
