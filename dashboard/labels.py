@@ -38,6 +38,8 @@ LABELS = {
 
 FAMILIES = {"metric": N_("metric"), "optimization": N_("optimization"), "model": N_("model-based"), "baseline": N_("baseline")}
 SPLITS = {"train": N_("train"), "val": N_("val"), "test": N_("test")}
+METRICS = {"euclidean": N_("euclidean"), "cosine": N_("cosine")}  # tr() where shown
+PARTS = (N_("support"), N_("query"), N_("correct"), N_("wrong"))  # an image's role and outcome, in charts and captions
 
 
 STATUS = {

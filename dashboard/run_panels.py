@@ -123,38 +123,40 @@ def run_figures(run: RunDir) -> None:
     """The final figures run.json records: status, episodes trained, validation accuracy, size, device."""
     info = run.info()
     cols = st.columns(4)
-    cols[0].metric("Status", run.status())
-    cols[1].metric("Episodes trained", info.get("final_step", "–"))
+    cols[0].metric(tr("Status"), status_label(run.status()))
+    cols[1].metric(tr("Episodes trained"), info.get("final_step", "–"))
     val = info.get("final_val_acc")
-    cols[2].metric("Final validation accuracy", "–" if val is None else f"{100 * val:.1f}%")
-    cols[3].metric("Parameters", f"{info['parameters']:,}" if "parameters" in info else "–")
+    cols[2].metric(tr("Final validation accuracy"), "–" if val is None else f"{100 * val:.1f}%")
+    cols[3].metric(tr("Parameters"), f"{info['parameters']:,}" if "parameters" in info else "–")
     if "device" in info:
-        st.caption(f"Trained on {info['device']} with images of shape {info.get('input_shape', '?')}.")
+        st.caption(tr("Trained on {device} with images of shape {shape}.", device=info["device"], shape=info.get("input_shape", "?")))
 
 
 def evaluation_panel(run: RunDir, config: RunConfig) -> None:
     """Evaluate a run's latest checkpoint on its dataset's test split, then show the last result."""
     shape = config.train.eval_shape
-    st.subheader("Evaluate")
-    st.caption(f"Accuracy on episodes of the **test** classes of {config.train.dataset}, never seen in training.")
+    st.subheader(tr("Evaluate"))
+    st.caption(tr("Accuracy on episodes of the **test** classes of {dataset}, never seen in training.", dataset=config.train.dataset))
     cols = st.columns([1, 1, 1, 1.4, 2], vertical_alignment="bottom")
     n = cols[0].number_input("N", min_value=1, value=shape.n_way, key="rn_eval_n")
     k = cols[1].number_input("K", min_value=1, value=shape.k_shot, key="rn_eval_k")
     q = cols[2].number_input("Q", min_value=1, value=shape.q_query, key="rn_eval_q")
-    episodes = int(cols[3].number_input("Test episodes", min_value=10, max_value=5000, value=300, step=100, key="rn_eval_episodes"))
-    if cols[4].button("Evaluate on the test split", key="rn_eval", icon=":material/fact_check:"):
-        with st.status(f"Evaluating {run.id} on {episodes} test episodes…", expanded=True) as status:
+    episodes = int(cols[3].number_input(tr("Test episodes"), min_value=10, max_value=5000, value=300, step=100, key="rn_eval_episodes"))
+    if cols[4].button(tr("Evaluate on the test split"), key="rn_eval", icon=":material/fact_check:"):
+        with st.status(tr("Evaluating {run} on {n} test episodes…", run=run.id, n=episodes), expanded=True) as status:
             try:
-                st.write("Loading the learner and the test classes…")
+                st.write(tr("Loading the learner and the test classes…"))
                 learner = loaders.learner(state.LearnerRef(str(run.path), None, config.learner.method))
                 pool = loaders.class_pool(loaders.run_data_choice(config), "test", config.train.split_seed)
-                st.write(f"Scoring {episodes} episodes of {n} classes from {pool.n_classes} test classes…")
+                st.write(tr("Scoring {episodes} episodes of {n} classes from {total} test classes…", episodes=episodes, n=n,
+                            total=pool.n_classes))  # fmt: skip
                 result = evaluate(learner, pool, EpisodeShape(n, k, q), episodes, seed=0)
                 state.set_evaluation(str(run.path), result)
-                done = f"Evaluated on {episodes} test episodes: {100 * result.accuracy:.2f}% ± {100 * result.ci95:.2f} accuracy"
+                done = tr("Evaluated on {n} test episodes: {acc}% ± {ci} accuracy", n=episodes, acc=f"{100 * result.accuracy:.2f}",
+                          ci=f"{100 * result.ci95:.2f}")  # fmt: skip
                 status.update(label=done, state="complete", expanded=False)
             except USER_ERRORS as exc:
-                status.update(label="Evaluation failed", state="error", expanded=True)
+                status.update(label=tr("Evaluation failed"), state="error", expanded=True)
                 show_error(exc)
     if (result := state.evaluation(str(run.path))) is not None:
         evaluation_report(result)
@@ -163,12 +165,13 @@ def evaluation_panel(run: RunDir, config: RunConfig) -> None:
 def evaluation_report(result: EvalResult) -> None:
     """Accuracy ± 95% CI, the spread over episodes and the per-class precision / recall / F1 table."""
     cols = st.columns(3)
-    ci_help = "mean over episodes ± the 95% confidence interval (1.96 std / √episodes)"
-    cols[0].metric("Test accuracy", f"{100 * result.accuracy:.2f}% ± {100 * result.ci95:.2f}", help=ci_help)
-    cols[1].metric("Episodes", f"{result.episodes} × {result.n_way}-way {result.k_shot}-shot")
-    cols[2].metric("Time", f"{result.seconds:.1f} s")
+    ci_help = tr("mean over episodes ± the 95% confidence interval (1.96 std / √episodes)")
+    cols[0].metric(tr("Test accuracy"), f"{100 * result.accuracy:.2f}% ± {100 * result.ci95:.2f}", help=ci_help)
+    cols[1].metric(tr("Episodes"), tr("{n} × {way}-way {shot}-shot", n=result.episodes, way=result.n_way, shot=result.k_shot))
+    cols[2].metric(tr("Time"), f"{result.seconds:.1f} s")
     left, right = st.columns([2, 3])
     left.plotly_chart(accuracy_histogram(result.episode_accuracy, result.accuracy, result.ci95), key="rn_eval_hist")
     table = pd.DataFrame({"class": result.class_names, "precision": result.precision, "recall": result.recall, "F1": result.f1})
-    bars = {c: st.column_config.ProgressColumn(c, min_value=0.0, max_value=1.0, format="%.2f") for c in ("precision", "recall", "F1")}
+    bars = {c: st.column_config.ProgressColumn(tr(c), min_value=0.0, max_value=1.0, format="%.2f") for c in ("precision", "recall", "F1")}
+    bars["class"] = st.column_config.TextColumn(tr("class"))
     right.dataframe(table, hide_index=True, height=300, column_config=bars)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.config import RunConfig
 from core.learners import LEARNERS, learner_class
+from core.learners.functional import FastWeightLearner
 from core.models.backbones import BACKBONES
 from core.recipes import RECIPES
 from dashboard import state
@@ -19,7 +20,7 @@ FIRST_TRY_EPISODES = 200  # a run long enough to see curves move, short enough t
 SHARED = ("method", "backbone", "distance", "optimizer", "lr", "episodes", "n_way", "k_shot", "q_query", "meta_batch", "seed", "rotations")
 VAL_N_WAY = RunConfig().train.eval_shape.n_way  # the validation episodes' classes (fewer where the val split is smaller)
 PER_LEARNER = ("n_way", "k_shot", "q_query", "lr", "meta_batch")  # what a learner's recipe sets besides its own settings
-FAMILY_RECIPE = {"optimization": "fomaml", "model": "blackbox"}  # a learner without a recipe takes its family's shape
+INNER_LOOP_RECIPE = "fomaml"  # a learner with an inner loop but no recipe (finetune) trains as the MAML family does
 
 
 def form_defaults() -> dict[str, Any]:
@@ -35,7 +36,7 @@ def learner_defaults(method: str) -> dict[str, Any]:
     over core's defaults: metric learners train on more classes than they are tested on, the MAML family on the
     test shape."""
     flat = RunConfig().to_flat()
-    name = method if method in RECIPES else FAMILY_RECIPE.get(learner_class(method).family)
+    name = method if method in RECIPES else INNER_LOOP_RECIPE if issubclass(learner_class(method), FastWeightLearner) else None
     values = dict(RECIPES[name].values) if name else {}
     return {k: values.get(k, flat[k]) for k in PER_LEARNER}
 
@@ -93,7 +94,7 @@ def train_form(disabled: bool) -> dict[str, Any]:
     a, b, c = st.columns(3)
     for col, name in zip((a, b, c), ("n_way", "k_shot", "q_query"), strict=True):
         v[name] = widget(col, name, min_value=0)
-    st.caption(shape_note(learner_class(v["method"]).family, v["n_way"], state.shape().n_way))
+    st.caption(shape_note(v["method"], v["n_way"], state.shape().n_way))
     if extras := extra_settings(v["method"]):
         with st.expander(tr("{method} settings", method=v["method"]), expanded=True):
             for name in extras:
@@ -106,9 +107,12 @@ def train_form(disabled: bool) -> dict[str, Any]:
     return v
 
 
-def shape_note(family: str, n_way: int, episode_n_way: int) -> str:
+def shape_note(method: str, n_way: int, episode_n_way: int) -> str:
     """Why the training episodes may have more classes than the episode on screen (and than the test episodes)."""
-    if family == "metric" and n_way > episode_n_way:
+    cls = learner_class(method)
+    if cls.family == "baseline" and not issubclass(cls, FastWeightLearner):
+        return tr("The pixel baseline has nothing to learn: a run only records its accuracy, for comparison with trained learners.")
+    if cls.family == "metric" and n_way > episode_n_way:
         return tr(
             "Choosing a learner sets the episode shape it usually trains with. Metric learners train on harder episodes "
             "than they are tested on ({n}-way here, {m}-way on the Episodes page): telling more classes apart sharpens "

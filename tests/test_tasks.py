@@ -224,6 +224,8 @@ def test_nmf_factors_recover_the_groups_of_a_constructed_example():
     assert result.error < task_nmf(x, names, n_factors=1).error
     tops = [f[0][0] for f in top_labels(result, labels, top=1)]
     assert sorted(tops) == ["A", "B", "C"]  # one factor per group
+    for factor in top_labels(result, labels, top=3):  # groups that do not load on a factor are not listed at 0.00
+        assert len(factor) == 1 and factor[0][1] > 0
     for top_group, feats in zip(tops, top_features(result, top=3), strict=True):
         assert all(int(name[1:]) in groups[top_group] for name, _ in feats)
 

@@ -61,9 +61,16 @@ def top_features(result: NMFResult, top: int = 5) -> list[list[tuple[str, float]
     return [[(result.feature_names[j], float(row[j])) for j in np.argsort(-row)[:top]] for row in result.factors]
 
 
+NEGLIGIBLE = 0.01  # a label loading less than this share of the factor's top label's is not one of its top labels
+
+
 def top_labels(result: NMFResult, task_labels: Sequence[str], top: int = 3) -> list[list[tuple[str, float]]]:
-    """Per factor, the task labels (e.g. the group each task was drawn in) with the highest mean loading."""
+    """Per factor, the task labels (e.g. the group each task was drawn in) with the highest mean loading; labels
+    that load next to nothing on it (a factor that is one group's alone) are left out rather than listed at 0.00."""
     labels = np.asarray(task_labels)
     names = sorted(set(task_labels))
     means = np.stack([result.loadings[labels == n].mean(0) for n in names])  # (labels, k)
-    return [[(names[i], float(means[i, f])) for i in np.argsort(-means[:, f])[:top]] for f in range(means.shape[1])]
+    return [
+        [(names[i], float(means[i, f])) for i in np.argsort(-means[:, f])[:top] if means[i, f] > NEGLIGIBLE * means[:, f].max()]
+        for f in range(means.shape[1])
+    ]

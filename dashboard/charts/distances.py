@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.i18n import tr
+
 # visible on dark and bright cells alike, and in the legend (on white)
 PREDICTED_STYLE = {"symbol": "x", "size": 12, "color": "white", "line": {"width": 1.5, "color": "black"}}
 TRUE_STYLE = {"symbol": "square-open", "size": 24, "color": "#e4002b", "line": {"width": 3}}
@@ -54,9 +56,9 @@ def matrix_heatmap(
     )
     fig.add_trace(_cell_picker(values, row_labels, col_labels, value_name))
     if true is not None:
-        fig.add_trace(_marks(true, "true class", TRUE_STYLE))
+        fig.add_trace(_marks(true, tr("true class"), TRUE_STYLE))
     if predicted is not None:
-        fig.add_trace(_marks(predicted, "predicted", PREDICTED_STYLE))
+        fig.add_trace(_marks(predicted, tr("predicted"), PREDICTED_STYLE))
     size = 26
     fig.update_layout(
         title=title or None,
@@ -104,14 +106,14 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]], class_names: Sequence[
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            colorbar={"title": {"text": "share of row"}},
+            colorbar={"title": {"text": tr("share of row")}},
             customdata=counts,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata:.0f} queries (%{z:.0%})<extra></extra>",
+            hovertemplate=tr("true %{y}<br>predicted %{x}<br>%{customdata:.0f} queries (%{z:.0%})") + "<extra></extra>",
         )
     )
     fig.update_layout(title=title or None, height=min(900, max(320, 160 + 14 * len(names))), margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    fig.update_xaxes(title="predicted", showticklabels=len(names) <= 40)
-    fig.update_yaxes(title="true", autorange="reversed", showticklabels=len(names) <= 40)
+    fig.update_xaxes(title=tr("predicted"), showticklabels=len(names) <= 40)
+    fig.update_yaxes(title=tr("true"), autorange="reversed", showticklabels=len(names) <= 40)
     return fig
 
 

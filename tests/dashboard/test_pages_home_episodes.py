@@ -169,7 +169,13 @@ def episode_controls(at) -> tuple:
 def episode_shape(at) -> tuple:
     """What the episode on screen is: its split, N, K, Q and seed."""
     spec = at.session_state["ms_episode"]
-    return (at.session_state["ms_split"], len(spec.class_ids), len(spec.support[0]), len(spec.query[0]), at.session_state["ms_episode_seed"])
+    return (
+        at.session_state["ms_split"],
+        len(spec.class_ids),
+        len(spec.support[0]),
+        len(spec.query[0]),
+        at.session_state["ms_episode_seed"],
+    )
 
 
 def test_switching_datasets_keeps_the_controls_on_the_episode_and_remembers_the_folder(open_app, image_folder):
