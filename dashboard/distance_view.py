@@ -64,7 +64,7 @@ def confusion_tab(ref: state.LearnerRef, choice: state.DataChoice, fallback: str
     with errors.reported(stop=False), st.spinner(tr("Evaluating {n} episodes…", n=episodes)):
         result = loaders.split_evaluation(ref, choice, state.split(), shape, episodes, fallback)
         st.metric(tr("Accuracy over these episodes"), f"{100 * result.accuracy:.1f}% ± {100 * result.ci95:.1f}")
-        st.plotly_chart(confusion_heatmap(result.confusion, result.class_names), key="di_confusion_chart")
+        st.plotly_chart(confusion_heatmap(result.confusion, result.class_names), key="di_confusion_chart", config={"displayModeBar": False})
         names, totals = result.class_names, [sum(row) for row in result.confusion]
         share_name = tr("share of its queries")
         pairs = [

@@ -79,15 +79,17 @@ def train_form(disabled: bool) -> dict[str, Any]:
         number = col.number_input(label(name), key=keyed(f"tr_{name}", value), disabled=disabled or off, step=step, **kw)
         return type(value)(number)
 
-    recipes = [None, *RECIPES]
-    st.selectbox(tr("Start from a recipe"), recipes, key=keyed("tr_recipe", d.get("recipe")), on_change=apply_recipe, disabled=disabled,
-                 format_func=lambda r: tr("none (the values below)") if r is None else f"{r}: {tr(RECIPES[r].summary)}")  # fmt: skip
+    recipes = ["", *RECIPES]  # "": none (None would show Streamlit's own, untranslated "Choose an option")
+    named = lambda r: f"{r}: {tr(RECIPES[r].summary)}" if r else tr("none (the values below)")  # noqa: E731
+    st.selectbox(tr("Start from a recipe"), recipes, key=keyed("tr_recipe", d.get("recipe") or ""), on_change=apply_recipe,
+                 disabled=disabled, format_func=named)  # fmt: skip
     a, b, c = st.columns(3)
     family = lambda m: f"{m} ({tr(FAMILIES[LEARNERS[m].family])})"  # noqa: E731
     v: dict[str, Any] = {"method": widget(a, "method", options=list(LEARNERS), format_func=family, on_change=apply_learner_defaults)}
     settings = learner_class(v["method"]).settings
     v["backbone"] = widget(b, "backbone", off="backbone" not in settings, options=list(BACKBONES))
     v["distance"] = widget(c, "distance", off="distance" not in settings, options=["euclidean", "cosine"])
+    a, b, c = st.columns(3)  # a row of its own: on a phone the columns stack in this order
     v["optimizer"] = widget(a, "optimizer", options=["adam", "sgd"])
     v["lr"] = widget(b, "lr", min_value=0.0, step=1e-4, format="%.5f")
     v["episodes"] = widget(c, "episodes", min_value=0, step=50)
@@ -102,7 +104,7 @@ def train_form(disabled: bool) -> dict[str, Any]:
     with st.expander(tr("More: seed and augmentation")):
         v["seed"] = widget(st, "seed", min_value=0)
         v["rotations"] = widget(st, "rotations")
-    v["recipe"] = st.session_state.get("tr_recipe")
+    v["recipe"] = st.session_state.get("tr_recipe") or None
     state.set_train_form({**state.train_form(), **v})
     return v
 

@@ -11,6 +11,8 @@ from dashboard.charts.distances import matrix_heatmap, picked_cell
 from dashboard.charts.training import inner_loop_curves
 from dashboard.i18n import tr
 
+NO_TOOLBAR = {"displayModeBar": False}  # it covered the column labels; a drag selects cells without it
+
 with contextlib.suppress(*errors.USER_ERRORS):  # reported below, where the page loads its data
     loaders.current_episode(state.data_choice())  # drawn before the sidebar, so the sidebar names it
 sidebar.sidebar()
@@ -54,7 +56,7 @@ for tab, (name, (values, rows, cols, value_name, lower, marks)) in zip(tabs, mat
     with tab:
         zrange = (0.0, 1.0) if name == "probabilities" else None
         fig = matrix_heatmap(values, rows, cols, value_name, lower, m.predicted if marks else None, m.true if marks else None, zrange)
-        st.plotly_chart(fig, key=f"di_{name}", on_select=partial(follow, name), selection_mode=("points", "box"))
+        st.plotly_chart(fig, key=f"di_{name}", on_select=partial(follow, name), selection_mode=("points", "box"), config=NO_TOOLBAR)
 
 if inner_loop:
     with tabs[-1], errors.reported(stop=False):

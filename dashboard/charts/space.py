@@ -79,7 +79,8 @@ def embedding_scatter(
     fig.update_layout(
         title=title or None,
         showlegend=len(colors) <= LEGEND_MAX,
-        legend={"itemsizing": "constant", "title": {"text": ""}},
+        # below the chart: on the right it took half a phone's width, and the toolbar covered its first entries
+        legend={"itemsizing": "constant", "title": {"text": ""}, "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         height=520,
     )

@@ -45,7 +45,10 @@ def task_scatter(coords: np.ndarray, colour: Sequence[str], kinds: Sequence[str]
             )
         )
     fig.update_layout(
-        title=title or None, height=480, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, legend={"title": {"text": ""}}
+        title=title or None,
+        height=480,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        legend={"title": {"text": ""}, "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},  # clear of the toolbar
     )
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, scaleanchor="x", scaleratio=1)
@@ -127,7 +130,12 @@ def start_curves(steps: Sequence[int], curves: Mapping[str, tuple[Sequence[float
                 hovertemplate=tr(name) + ": " + tr("%{y:.1f}% ± %{customdata:.1f} after %{x} steps") + "<extra></extra>",
             )
         )
-    fig.update_layout(title=title or None, height=420, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
+    fig.update_layout(
+        title=title or None,
+        height=420,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},  # below: the toolbar covered it on the right
+    )
     fig.update_xaxes(title=tr("fine-tuning steps"), tickvals=x)
     fig.update_yaxes(title=tr("query accuracy (%)"))
     return fig

@@ -101,7 +101,8 @@ def compare_curves(runs: Mapping[str, Sequence[Record]], metric: str = "loss") -
         fig.update_yaxes(title_text=tr(METRIC_LABELS[metric]), rangemode="tozero")
     else:
         _accuracy_axis(fig)
-    fig.update_layout(title=tr(METRIC_LABELS[metric]), height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0}  # below: the toolbar covered it on the right
+    fig.update_layout(title=tr(METRIC_LABELS[metric]), height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend=legend)
     return fig
 
 
