@@ -114,12 +114,18 @@ def shape_note(method: str, n_way: int, episode_n_way: int) -> str:
     cls = learner_class(method)
     if cls.family == "baseline" and not issubclass(cls, FastWeightLearner):
         return tr("The pixel baseline has nothing to learn: a run only records its accuracy, for comparison with trained learners.")
-    if cls.family == "metric" and n_way > episode_n_way:
+    if cls.family == "metric":
+        if n_way > episode_n_way:
+            return tr(
+                "Choosing a learner sets the episode shape it usually trains with. Metric learners train on harder episodes "
+                "than they are tested on ({n}-way here, {m}-way on the Episodes page): telling more classes apart sharpens "
+                "the metric (Snell et al., 2017). Validation uses {v}-way episodes of other classes.",
+                n=n_way, m=episode_n_way, v=VAL_N_WAY,
+            )  # fmt: skip
         return tr(
-            "Choosing a learner sets the episode shape it usually trains with. Metric learners train on harder episodes "
-            "than they are tested on ({n}-way here, {m}-way on the Episodes page): telling more classes apart sharpens "
-            "the metric (Snell et al., 2017). Validation uses {v}-way episodes of other classes.",
-            n=n_way, m=episode_n_way, v=VAL_N_WAY,
+            "Metric learners usually train on more classes per episode than they are tested on (their recipes: 20 or 30): "
+            "telling more classes apart sharpens the metric (Snell et al., 2017). Validation uses {v}-way episodes of other classes.",
+            v=VAL_N_WAY,
         )  # fmt: skip
     return tr(
         "Choosing a learner sets the episode shape it usually trains with: the MAML family and model-based learners "

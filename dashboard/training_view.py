@@ -22,12 +22,13 @@ def queue_panel(run: TrainingRun) -> None:
     when = (
         tr("as soon as the runs ahead report their speed") if place.wait_s is None else tr("in about {time}", time=duration(place.wait_s))
     )
+    at_once = tr("one run") if limit == 1 else tr("{n} runs", n=limit)
     st.info(
         tr(
-            "Your run is waiting: {position} of {waiting} in the queue. This server trains {limit} run(s) at a time for all "
+            "Your run is waiting: {position} of {waiting} in the queue. This server trains {at_once} at a time for all "
             "its visitors (the operator sets it: {env}), so that each trains at full speed. Yours starts by itself, {when}; "
             "you may leave this page meanwhile.",
-            position=place.position, waiting=place.waiting, limit=limit, env=MAX_TRAINING_ENV, when=when,
+            position=place.position, waiting=place.waiting, at_once=at_once, env=MAX_TRAINING_ENV, when=when,
         ),
         icon=":material/hourglass_top:",
     )  # fmt: skip

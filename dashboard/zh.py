@@ -9,6 +9,9 @@ tests/dashboard/test_i18n.py checks that every tr()/N_() text of dashboard/ and 
 from __future__ import annotations
 
 ZH: dict[str, str] = {
+    "one run": "一个运行",
+    "{n} runs": "{n} 个运行",
+    "Metric learners usually train on more classes per episode than they are tested on (their recipes: 20 or 30): telling more classes apart sharpens the metric (Snell et al., 2017). Validation uses {v}-way episodes of other classes.": "度量学习器通常用比测试时更多类别的 episode 训练（它们的配方：20 或 30 类）：区分更多类别能让度量更锐利（Snell 等，2017）。验证使用其他类别的 {v}-way episode。",
     "Home": "首页",
     "Episodes": "Episode（小样本任务）",
     "Train": "训练",
@@ -385,7 +388,7 @@ ZH: dict[str, str] = {
     "none (the values below)": "无（使用下面的值）",
     "as soon as the runs ahead report their speed": "一旦前面的运行报告了速度就会给出",
     "in about {time}": "大约 {time} 后",
-    "Your run is waiting: {position} of {waiting} in the queue. This server trains {limit} run(s) at a time for all its visitors (the operator sets it: {env}), so that each trains at full speed. Yours starts by itself, {when}; you may leave this page meanwhile.": "你的运行正在排队：队列中第 {position} 个，共 {waiting} 个。本服务器为所有访问者同时最多训练 {limit} 个运行（由管理员通过 {env} 设置），以保证每个运行都全速训练。你的运行会自动开始（{when}）；期间可以离开本页面。",
+    "Your run is waiting: {position} of {waiting} in the queue. This server trains {at_once} at a time for all its visitors (the operator sets it: {env}), so that each trains at full speed. Yours starts by itself, {when}; you may leave this page meanwhile.": "你的运行正在排队：队列中第 {position} 个，共 {waiting} 个。本服务器为所有访问者同时最多训练{at_once}（由管理员通过 {env} 设置），以保证每个运行都全速训练。你的运行会自动开始（{when}）；期间可以离开本页面。",
     "Leave the queue": "退出队列",
     "Other visitors' runs on this server ({n} training or waiting)": "本服务器上其他访问者的运行（{n} 个正在训练或排队）",
     "No other visitor has started a run since the server started.": "自服务器启动以来，还没有其他访问者启动过运行。",
