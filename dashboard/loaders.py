@@ -2,6 +2,9 @@
 
 st.cache_resource holds only read-only objects: datasets and learners loaded for inference
 (in eval mode). A model being trained lives in its TrainingRun, never here.
+
+Over 300 lines because every cached engine call of every page lives here, each computing its own cache key;
+split by page, the keys (checkpoint stamps, episode specs) would be computed in several places.
 """
 
 from __future__ import annotations

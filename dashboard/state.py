@@ -3,6 +3,8 @@
 Pages never touch st.session_state directly: they call these functions, so a key is named
 once and its default lives in one place. Widget values vanish when their page is left, so
 what must survive a page switch is copied into these plain keys.
+
+Over 300 lines on purpose: one short accessor per key, all in one file, is the point of this module.
 """
 
 from __future__ import annotations
