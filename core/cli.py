@@ -110,21 +110,26 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
     defaults = RunConfig().to_flat()
     p.add_argument(
-        "--recipe", default=argparse.SUPPRESS, choices=list(RECIPES), help="start from a named recipe; flags given beside it override it"
-    )
+        "--recipe", default=argparse.SUPPRESS, choices=list(RECIPES),
+        help="start from a named recipe; flags given beside it override it (default: none, each flag's own default)",
+    )  # fmt: skip
     for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
         choices = tuple(LEARNERS) if key == "method" else choices
-        default = defaults[key]
-        help_text = text if key == "image_size" else f"{text} (default: {'none' if default is None else default})"
         if kind is bool:
-            action = "store_false" if flag.startswith("--no-") else "store_true"
-            p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
+            negated = flag.startswith("--no-")  # --no-rotations: the setting is on unless the flag is given
+            action = "store_false" if negated else "store_true"
+            p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=f"{text} (default: off)")
         else:
-            p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=help_text)
+            p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=with_default(text, defaults[key]))
     p.add_argument("--runs-dir", type=path_text, default="runs", help="folder of the run folders (default: runs)")
     p.add_argument(
         "--init-from", type=path_text, default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)"
     )
+
+
+def with_default(text: str, default: Any) -> str:
+    """A flag's help line ending with its default, as `--help` shows every flag's."""
+    return f"{text} (default: {'none' if default is None else default})"
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -240,7 +245,7 @@ def build_parser() -> ArgumentParser:
     add_train_args(train)
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes")
-    ev.add_argument("--run", type=path_text, required=True, help="the run folder")
+    ev.add_argument("--run", type=path_text, required=True, help="the run folder (required)")
     ev.add_argument("--n-way", type=int, default=5, help="classes per test episode (default: 5)")
     ev.add_argument("--k-shot", type=int, default=1, help="support images per class (default: 1)")
     ev.add_argument("--q-query", type=int, default=15, help="query images per class (default: 15)")
@@ -250,35 +255,53 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="seed of the test episodes (default: 0)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
-    pr.add_argument("--run", type=path_text, required=True, help="the run folder")
-    pr.add_argument("--support", type=path_text, required=True, help="one sub-folder of images per class")
-    pr.add_argument("--query", type=path_text, required=True, help="a folder of images")
+    pr.add_argument("--run", type=path_text, required=True, help="the run folder (required)")
+    pr.add_argument("--support", type=path_text, required=True, help="one sub-folder of images per class (required)")
+    pr.add_argument("--query", type=path_text, required=True, help="a folder of images (required)")
     pr.add_argument("--checkpoint", type=whole(0, 2**63 - 1), default=None, help="step of the checkpoint (default: latest)")
     pr.set_defaults(func=cmd_predict)
     ls = sub.add_parser("runs", help="list the runs with their status (a run whose process died reads interrupted)")
     ls.add_argument("--runs-dir", type=path_text, default="runs", help="folder of the run folders (default: runs)")
     ls.set_defaults(func=cmd_runs)
     dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, cifar_fs, fc100; needs a network)")
-    dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"), help="the dataset")
+    dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"), help="the dataset (required)")
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
     dl.add_argument("--image-size", type=whole(8, 256), default=None, help="pixels a side (default: the dataset's: 28 Omniglot, 32 CIFAR)")
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
-    be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
+    be.add_argument("--quick", action="store_true", help="small sizes, under a minute, as CI runs it (default: off)")
     be.add_argument("--dataset", default=None, help="a named benchmark to time on instead, e.g. mini_imagenet (default: none)")
     be.add_argument("--data-dir", default=None, help="Omniglot folder, or --dataset's (default: $METASCOPE_OMNIGLOT, else glyphs)")
     be.add_argument("--image-size", type=whole(8, 1024), default=None, help="with --dataset: pixels a side (default: the dataset's)")
     be.add_argument("--threads", type=whole(1, 1024), default=2, help="torch threads for both pipelines (default: 2)")
-    be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
+    be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine (default: off)")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
     return parser
 
 
+def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-command parsers of `parser`, by name."""
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def unknown_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the command named in argv, the --flags it does not have): checked before argparse, which would first
+    complain of a missing required flag and never name the misspelt one."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    sub = commands(parser).get(command or "")
+    if sub is None:
+        return command, []
+    return command, [a for a in argv if a.startswith("--") and a.split("=")[0] not in sub._option_string_actions]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args, extra = build_parser().parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    command, extra = unknown_flags(parser, argv)
     if extra:  # argparse would name the top-level help; the flags belong to the command's
-        fail(f"unrecognized arguments: {' '.join(extra)} (see python -m core {args.command} --help)")
+        fail(f"unrecognized arguments: {' '.join(extra)} (see python -m core {command} --help)")
+    args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)

@@ -35,9 +35,9 @@ class PlaygroundConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss '{self.loss}'; use one of: {', '.join(LOSSES)}")
         if not 0 < self.margin <= 10:
-            raise ConfigError(f"margin={self.margin}: use a margin in (0, 10]")
+            raise ConfigError(f"use a loss margin above 0 and at most 10 (got {self.margin})", "margin")
         if not 0 < self.lr <= 1:
-            raise ConfigError(f"lr={self.lr}: use a learning rate in (0, 1]")
+            raise ConfigError(f"use a learning rate above 0 and at most 1 (got {self.lr})", "lr")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def make_points(kind: str = "moons", per_class: int = 30, seed: int = 0, noise: 
     if kind not in POINT_KINDS:
         raise ConfigError(f"unknown point set '{kind}'; use one of: {', '.join(POINT_KINDS)}")
     if not 2 <= per_class <= 500:
-        raise ConfigError(f"per_class={per_class}: use 2 to 500 points per class")
+        raise ConfigError(f"use 2 to 500 points per class (got {per_class})", "per_class")
     g = torch.Generator().manual_seed(seed)
     t = torch.rand(3, per_class, generator=g)  # position along each class's curve, in [0, 1)
     if kind == "moons":

@@ -42,7 +42,7 @@ HEARTBEAT_S = 5.0  # run.json's heartbeat is refreshed at least this often while
 HEARTBEAT_STALE_S = 60.0  # a run on another host whose heartbeat is older than this is taken for dead
 STALE_TEMPORARY_S = 600.0  # an atomic write's temporary file this old was left by a killed writer
 INFO_BLOCK = 4096  # run.json is padded to whole blocks, so a full disk can still take its last status in place
-STATUSES = ("created", "running", "finished", "stopped", "failed")
+STATUSES = ("created", "queued", "running", "finished", "stopped", "failed", "cancelled")
 # run.json keys and the JSON types they must have; a value of another type reads as absent
 INFO_KINDS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("status", "error", "host", "device", "dataset_source"), (str,)),
@@ -158,9 +158,12 @@ class RunDir:
         return elsewhere and isinstance(heartbeat, (int, float)) and time.time() - heartbeat < HEARTBEAT_STALE_S
 
     def status(self) -> str:
-        """run.json's status, except that a run marked running whose process is gone reads 'interrupted'
-        (and a status MetaScope does not write reads 'unknown')."""
-        status = self.info().get("status", "unknown")
+        """run.json's status, except that a run marked running whose process is gone, or left waiting in the queue
+        of a process (on this host) that is gone, reads 'interrupted' (and a status MetaScope does not write reads 'unknown')."""
+        info = self.info()
+        status = info.get("status", "unknown")
+        if status == "queued" and info.get("host") == socket.gethostname() and not _process_exists(info.get("pid")):
+            return "interrupted"
         if status == "running" and not self.alive():
             return "interrupted"
         return status if status in STATUSES else "unknown"
@@ -289,6 +292,18 @@ def _overwrite_in_place(path: Path, data: bytes) -> bool:
         return False
 
 
+def _process_exists(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a MetaScope checkpoint; CheckpointError for anything else."""
     path = Path(path)
@@ -357,7 +372,7 @@ class RunStore:
         run = RunDir(self.root / name)
         try:
             atomic_write_text(run.path / "config.json", config.to_json())
-            run.update_info(created=time.time(), status="created", **info)
+            run.update_info(**{"created": time.time(), "status": "created", **info})
         except BaseException:
             shutil.rmtree(run.path, ignore_errors=True)  # no half-made run left behind (a full disk, an interrupt)
             raise

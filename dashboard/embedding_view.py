@@ -22,11 +22,20 @@ from dashboard import loaders, state
 from dashboard.charts.images import thumbnail
 from dashboard.charts.space import category_colors, embedding_scatter
 from dashboard.episode_view import class_label
+from dashboard.i18n import N_, tr
+from dashboard.labels import SPLITS
 
 EXPECTED_S_PER_POINT = {"tsne": 0.006, "umap": 0.004}  # on a loaded 2-core CPU: only for the progress bar
 FALLBACK = "protonet"  # the learner shown when no run is chosen (untrained)
-VIEWS = {"current": "this learner", "compare": "untrained vs trained", "steps": "over checkpoints", "adapt": "before / after adapting"}
-COLOURS = {"class": "class", "group": "support / query or split", "outcome": "correct / wrong"}
+VIEWS = {
+    "current": N_("this learner"),
+    "compare": N_("untrained vs trained"),
+    "steps": N_("over checkpoints"),
+    "adapt": N_("before / after adapting"),
+}
+COLOURS = {"class": N_("class"), "group": N_("support / query or split"), "outcome": N_("correct / wrong")}
+SOURCES = {"episode": N_("the current episode"), "sample": N_("a sample of splits")}
+PARAM_NAMES = {"perplexity": N_("perplexity"), "n_neighbors": N_("neighbours"), "min_dist": N_("minimum distance"), "metric": N_("metric")}
 
 
 @dataclass(frozen=True)
@@ -47,27 +56,36 @@ class Controls:
 def controls(learner: MetaLearner) -> Controls:
     """The page's settings row and the projection's own settings."""
     left, mid, right = st.columns([1.4, 1, 1])
-    labels = {"episode": "the current episode", "sample": "a sample of splits"}
-    source = left.radio("Points", ["episode", "sample"], horizontal=True, key="em_source", format_func=labels.get)
-    method = mid.radio("Projection", METHODS, horizontal=True, key="em_method", format_func=METHOD_LABELS.get)
+    source = left.radio(tr("Points"), ["episode", "sample"], horizontal=True, key="em_source", format_func=lambda v: tr(SOURCES[v]))
+    method = mid.radio(tr("Projection"), METHODS, horizontal=True, key="em_method", format_func=METHOD_LABELS.get)
     if method != "pca":  # compile t-SNE / UMAP code beside the page: not at start-up, where it costs ~300 MB and CPU for all
         start_warmup()
-    colour_by = right.radio("Colour by", list(COLOURS), horizontal=True, key="em_colour", format_func=COLOURS.get)
+    colour_by = right.radio(tr("Colour by"), list(COLOURS), horizontal=True, key="em_colour", format_func=lambda v: tr(COLOURS[v]))
     cols = st.columns(5)
     sample: dict[str, Any] = {}
     if source == "sample":
-        sample["splits"] = tuple(cols[0].multiselect("Splits", SPLIT_NAMES, default=[state.split()], key="em_splits"))
-        sample["n_points"] = int(cols[1].number_input("Number of points", min_value=50, max_value=50_000, value=2000, step=500, key="em_n"))
-        sample["sample_seed"] = int(cols[2].number_input("Sample seed", min_value=0, value=0, key="em_sample_seed"))
+        splits = cols[0].multiselect(
+            tr("Splits"), SPLIT_NAMES, default=[state.split()], key="em_splits", format_func=lambda v: tr(SPLITS[v])
+        )
+        sample["splits"] = tuple(splits)
+        n_points = cols[1].number_input(tr("Number of points"), min_value=50, max_value=50_000, value=2000, step=500, key="em_n")
+        sample["n_points"] = int(n_points)
+        sample["sample_seed"] = int(cols[2].number_input(tr("Sample seed"), min_value=0, value=0, key="em_sample_seed"))
     else:
-        sample["links"] = cols[0].checkbox("Lines to nearest prototype", value=True, key="em_links")
-    metric = cols[3].selectbox("Metric", ["euclidean", "cosine"], index=int(learner_metric(learner) == "cosine"), key="em_metric")
-    seed = int(cols[4].number_input("Projection seed", min_value=0, value=0, key="em_seed"))
-    with st.expander(f"{METHOD_LABELS[method]} settings", expanded=method != "pca"):
-        a, b = st.columns(2)
-        perplexity = a.slider("t-SNE perplexity", 2, 100, 30, key="em_perplexity", disabled=method != "tsne")
-        n_neighbors = a.slider("UMAP n_neighbors", 2, 200, 15, key="em_neighbors", disabled=method != "umap")
-        min_dist = b.slider("UMAP min_dist", 0.0, 1.0, 0.1, step=0.05, key="em_min_dist", disabled=method != "umap")
+        sample["links"] = cols[0].checkbox(tr("Lines to nearest prototype"), value=True, key="em_links")
+    metrics = ["euclidean", "cosine"]
+    metric = cols[3].selectbox(tr("Metric"), metrics, index=int(learner_metric(learner) == "cosine"), key="em_metric", format_func=tr)
+    seed = int(cols[4].number_input(tr("Projection seed"), min_value=0, value=0, key="em_seed"))
+    defaults = ProjectionParams()
+    perplexity, n_neighbors, min_dist = defaults.perplexity, defaults.n_neighbors, defaults.min_dist
+    if method != "pca":  # only the chosen method's own settings: nothing greyed out
+        with st.expander(tr("{method} settings", method=METHOD_LABELS[method]), expanded=True):
+            a, b = st.columns(2)
+            if method == "tsne":
+                perplexity = a.slider(tr("Perplexity: the neighbours each point keeps"), 2, 100, 30, key="em_perplexity")
+            else:
+                n_neighbors = a.slider(tr("Neighbours: the size of the neighbourhood kept"), 2, 200, 15, key="em_neighbors")
+                min_dist = b.slider(tr("Minimum distance: how tightly points pack"), 0.0, 1.0, 0.1, step=0.05, key="em_min_dist")
     params = ProjectionParams(perplexity=float(perplexity), n_neighbors=n_neighbors, min_dist=min_dist, metric=metric)
     return Controls(source, method, colour_by, params, seed, **sample)
 
@@ -78,9 +96,9 @@ def points_of(ref: state.LearnerRef, ctl: Controls) -> PointSet:
     if ctl.source == "episode":
         return loaders.episode_points(ref, choice, loaders.current_episode(choice), FALLBACK)
     if not ctl.splits:
-        st.info("Choose at least one split to sample from.")
+        st.info(tr("Choose at least one split to sample from."))
         st.stop()
-    with st.spinner(f"Embedding {ctl.n_points:,} images…"):
+    with st.spinner(tr("Embedding {n} images…", n=f"{ctl.n_points:,}")):
         return loaders.sample_points(ref, choice, ctl.splits, ctl.n_points, ctl.sample_seed, FALLBACK)
 
 
@@ -118,16 +136,29 @@ class Projector:
             running = loaders.projection_jobs().running()
             if not running:
                 st.rerun()
-            settings = ", ".join(f"{k} {v}" for k, v in params_dict(fitted_params(method, self.ctl.params, n), method).items())
             seconds = max(j.seconds for j in running)
             st.info(
-                f"{METHOD_LABELS[method]} of {n:,} points ({settings}) is computing in the background: {seconds:.0f} s so far. "
-                "PCA is shown until it is ready; everything on the page keeps working.",
+                tr("{method} of {n} points ({settings}) is computing in the background: {seconds} s so far. "
+                   "PCA is shown until it is ready; everything on the page keeps working.", method=METHOD_LABELS[method],
+                   n=f"{n:,}", settings=settings_text(method, self.ctl.params, n), seconds=f"{seconds:.0f}"),
                 icon=":material/hourglass_top:",
-            )
-            st.progress(min(seconds / max(EXPECTED_S_PER_POINT[method] * n, 1.0), 0.95), text="about how far along")
+            )  # fmt: skip
+            st.progress(min(seconds / max(EXPECTED_S_PER_POINT[method] * n, 1.0), 0.95), text=tr("about how far along"))
 
         poll()
+
+
+def settings_text(method: str, params: ProjectionParams, n: int) -> str:
+    """'perplexity 11.3 (30 asked: at most a third of the 35 points), metric euclidean': the settings in use, in words."""
+    fitted = params_dict(fitted_params(method, params, n), method)
+    asked = params_dict(params, method)
+    parts = []
+    for key, value in fitted.items():
+        text = f"{tr(PARAM_NAMES[key])} {value:.3g}" if isinstance(value, float) else f"{tr(PARAM_NAMES[key])} {tr(str(value))}"
+        if value != asked[key]:
+            text += " " + tr("({asked} asked: {n} points allow no more)", asked=asked[key], n=n)
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def comparisons(ref: state.LearnerRef, view: str) -> tuple[dict[str, state.LearnerRef], state.LearnerRef]:
@@ -137,7 +168,7 @@ def comparisons(ref: state.LearnerRef, view: str) -> tuple[dict[str, state.Learn
     steps = [loaders.INITIAL_STEP] + [c.step for c in RunDir(ref.run_dir).checkpoints()]
     if view == "compare":
         return {"untrained": state.LearnerRef(ref.run_dir, loaders.INITIAL_STEP, ref.method)}, ref
-    step = st.select_slider("Checkpoint (step 0: before training)", steps, value=steps[-1], key="em_step")
+    step = st.select_slider(tr("Checkpoint (step 0: before training)"), steps, value=steps[-1], key="em_step")
     return {f"step {step}": state.LearnerRef(ref.run_dir, step, ref.method)}, state.LearnerRef(ref.run_dir, steps[-1], ref.method)
 
 
@@ -160,50 +191,58 @@ def subset_for(ctl: Controls, points: PointSet) -> tuple[PointSet, np.ndarray | 
     rows = sample_for(ctl.method, len(points), ctl.seed)
     if rows is None:
         return points, None
-    st.caption(
-        f"{METHOD_LABELS[ctl.method]} runs on a seeded sample of {len(rows):,} of {len(points):,} points, "
-        "as TensorBoard's projector does; PCA shows them all."
-    )
+    st.caption(tr(
+        "{method} runs on a seeded sample of {n} of {total} points, as TensorBoard's projector does; PCA shows them all.",
+        method=METHOD_LABELS[ctl.method], n=f"{len(rows):,}", total=f"{len(points):,}",
+    ))  # fmt: skip
     return points.subset(rows), rows
 
 
 def inspector(image_set: ImageSet, points: PointSet, picked: list[int]) -> None:
-    """One point's image and its nearest neighbours in the original space."""
-    st.markdown("**Inspect a point**")
+    """One point's image and its nearest neighbours in the original space.
+
+    The box and the picture always name the same point: the box's value is put back among its options whenever the
+    points change (a new episode, another view), where Streamlit would otherwise keep a value the box no longer shows."""
+    st.markdown(tr("**Inspect a point**"))
 
     def describe(i: int) -> str:
-        return f"#{i} · {class_label(image_set, int(points.class_ids[i]))} · image #{int(points.image_idx[i])}"
+        return tr(
+            "#{row} · {cls} · image #{image}", row=i, cls=class_label(image_set, int(points.class_ids[i])), image=int(points.image_idx[i])
+        )
 
-    row = st.selectbox("Point", picked or list(range(len(points))), key="em_point", format_func=describe)
+    options = picked or list(range(len(points)))
+    if st.session_state.get("em_point") not in options:
+        st.session_state["em_point"] = options[0]
+    row = st.selectbox(tr("Point"), options, key="em_point", format_func=describe)
     index = int(points.image_idx[row])
-    st.image(thumbnail(image_set.images[index], scale=4), width=140, caption=f"{describe(row)} · {points.group[row]}")
-    nn_metric = st.radio("Neighbours by", ["euclidean", "cosine"], horizontal=True, key="em_nn_metric")
-    k = st.slider("Neighbours", 1, 24, 8, key="em_k")
+    st.image(thumbnail(image_set.images[index], scale=4), width=140, caption=f"{describe(row)} · {tr(str(points.group[row]))}")
+    nn_metric = st.radio(tr("Neighbours by"), ["euclidean", "cosine"], horizontal=True, key="em_nn_metric", format_func=tr)
+    k = st.slider(tr("Neighbours"), 1, 24, 8, key="em_k")
     near, dist = nearest_neighbours(points.z, row, k, nn_metric)
-    st.caption(f"Nearest in the original {points.z.shape[1]}-d space:")
+    st.caption(tr("Nearest in the original {d}-d space:", d=points.z.shape[1]))
     st.image(
         [thumbnail(image_set.images[int(points.image_idx[j])], scale=2) for j in near],
-        caption=[f"{image_set.class_names[points.class_ids[j]]} · {d:.3g}" for j, d in zip(near, dist, strict=True)],
+        caption=[f"{class_label(image_set, int(points.class_ids[j]))} · {d:.3g}" for j, d in zip(near, dist, strict=True)],
         width=96,
     )
 
 
 def selection(image_set: ImageSet, points: PointSet, picked: list[int], limit: int = 120) -> None:
     """The images of the points selected on the chart."""
-    st.subheader(f"{len(picked)} selected point{'s' * (len(picked) > 1)}")
+    st.subheader(tr("1 selected point") if len(picked) == 1 else tr("{n} selected points", n=len(picked)))
     shown = picked[:limit]
     st.image(
         [thumbnail(image_set.images[int(points.image_idx[j])], scale=2) for j in shown],
-        caption=[image_set.class_names[points.class_ids[j]] for j in shown],
+        caption=[class_label(image_set, int(points.class_ids[j])) for j in shown],
         width=80,
     )
     if len(picked) > len(shown):
-        st.caption(f"The first {len(shown)} of {len(picked)} are shown.")
+        st.caption(tr("The first {n} of {total} are shown.", n=len(shown), total=len(picked)))
 
 
 def exports(image_set: ImageSet, points: PointSet, coords: np.ndarray, method: str) -> None:
     """Download what is shown: TensorBoard projector files, and the 2-D coordinates as CSV."""
-    st.subheader("Export what is shown")
+    st.subheader(tr("Export what is shown"))
     meta = {
         "class": [class_label(image_set, int(c)) for c in points.class_ids],
         "class_id": points.class_ids.tolist(),
@@ -213,17 +252,17 @@ def exports(image_set: ImageSet, points: PointSet, coords: np.ndarray, method: s
     }
     a, b = st.columns(2)
     a.download_button(
-        "TensorBoard projector files (.zip)",
+        tr("TensorBoard projector files (.zip)"),
         data=lambda: zip_files(projector_files(points.z, meta, image_set.images[torch.as_tensor(points.image_idx)])),
         file_name="metascope-projector.zip",
         mime="application/zip",
         key="em_export_projector",
         on_click="ignore",
         icon=":material/download:",
-        help="tensors.tsv, metadata.tsv, sprite.png and projector_config.pbtxt: load them in the Embedding Projector",
+        help=tr("tensors.tsv, metadata.tsv, sprite.png and projector_config.pbtxt: load them in the Embedding Projector"),
     )
     b.download_button(
-        f"{METHOD_LABELS[method]} coordinates (.csv)",
+        tr("{method} coordinates (.csv)", method=METHOD_LABELS[method]),
         data=lambda: coordinates_csv(coords, meta),
         file_name=f"metascope-{method}.csv",
         mime="text/csv",

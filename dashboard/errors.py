@@ -12,16 +12,18 @@ import streamlit as st
 from core.atomic import StorageError
 from core.crashlog import log_traceback
 from core.errors import UserError, explain, one_line
-from dashboard.labels import LABELS
+from dashboard.i18n import tr
+from dashboard.labels import LABELS, label
 
 USER_ERRORS = (UserError, StorageError)
 
 
 def ui_message(error: BaseException | str) -> str:
-    """The engine's message, with the label of the setting it concerns ("… (Learning rate)")."""
+    """The engine's message (English: core words it for every caller), with the label of the setting it concerns
+    in the session's language ("… (see “Learning rate”)")."""
     setting = getattr(error, "setting", None)
     text = str(error)
-    return f"{text} (see “{LABELS[setting]}”)" if setting in LABELS else text
+    return tr("{message} (see “{label}”)", message=text, label=label(setting)) if setting in LABELS else text
 
 
 def show_error(error: BaseException | str) -> None:
@@ -52,4 +54,4 @@ def page_failed(error: Exception, page: str) -> None:
     log = log_traceback(error, f"dashboard page {page}")
     print(f"MetaScope: unexpected {type(error).__name__} on page {page}: {one_line(str(error))}; traceback in {log}", file=sys.stderr)
     reference = f" (reference {log.name})" if log else ""
-    st.error(f"Something went wrong on this page; it was logged on the server{reference}.", icon=":material/error:")
+    st.error(tr("Something went wrong on this page; it was logged on the server{reference}.", reference=reference), icon=":material/error:")

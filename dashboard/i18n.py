@@ -1,7 +1,12 @@
-"""English and Simplified Chinese text for the Learn section, and the sidebar switch between them.
+"""English and Simplified Chinese for the whole dashboard, the sidebar switch between them, and ?lang= in links.
 
-Each lesson keeps its own strings beside its code, registered here under a namespace, so one
-table (`STRINGS`) holds every string in both languages and a test can check that none is missing.
+Two ways in, one rule (every string in both languages, with the same {placeholders}, checked by tests):
+- pages and views write English and wrap it: tr("Episodes"), tr("{n} classes", n=5); dashboard/zh.py maps
+  each English text to its Chinese. English is the key, so the code reads as the page does, and a test
+  finds every tr() / N_() text in the code and checks the table has it. N_() marks text kept in a
+  constant (option labels) that is translated where it is shown, with tr(CONSTANT[key]).
+- each lesson keeps its long texts beside its code, registered under a namespace (`register`), as before.
+Messages from the engine (core) stay English: they are worded for the command line too.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import state
+from dashboard.zh import ZH
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 STRINGS: dict[str, dict[str, str]] = {}  # "namespace.key" -> {"en": ..., "zh": ...}
@@ -41,11 +47,47 @@ def text(key: str, lang: str | None = None, **values: object) -> str:
     return chosen.format(**values) if values else chosen
 
 
+def current_lang() -> str:
+    """The session's language; English outside a session (figure builders called from tests or scripts)."""
+    try:
+        return state.lang()
+    except Exception:  # no Streamlit session: bare Python
+        return "en"
+
+
+def tr(english: str, **values: object) -> str:
+    """`english` in the session's language (dashboard/zh.py), formatted with `values`."""
+    chosen = ZH.get(english, english) if current_lang() == "zh" else english
+    return chosen.format(**values) if values else chosen
+
+
+def N_(english: str) -> str:  # noqa: N802 - gettext's name for "marked for translation, translated where shown"
+    """Marks text kept in a constant for the translation table; show it with tr()."""
+    return english
+
+
 def language_switch() -> None:
-    """Sidebar control for the lesson language, kept in state (the page writes it to the URL as lang=)."""
-    if "ln_lang" not in st.session_state:  # absent on first use and after a link set the language
-        st.session_state["ln_lang"] = state.lang()
+    """Sidebar control for the dashboard's language, kept in state (and in the address bar as ?lang=zh)."""
+    st.session_state["ln_lang"] = state.lang()  # a link may have changed it since the widget was drawn
     st.sidebar.radio(
         "Language · 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="ln_lang", horizontal=True,
         on_change=lambda: state.set_lang(st.session_state["ln_lang"]),
     )  # fmt: skip
+
+
+def language_from_url() -> None:
+    """On a session's first run, ?lang= of the address sets the language (a shared link in Chinese opens in Chinese)."""
+    if state.lang_from_url():
+        return
+    state.set_lang_from_url(True)
+    if (lang := st.query_params.get("lang")) in LANGUAGES:
+        state.set_lang(lang)
+
+
+def language_to_url() -> None:
+    """Keep ?lang=zh in the address bar while the dashboard is in Chinese, so a copied link opens in Chinese."""
+    if state.lang() == "en":
+        if "lang" in st.query_params:
+            del st.query_params["lang"]
+    elif st.query_params.get("lang") != state.lang():
+        st.query_params["lang"] = state.lang()

@@ -6,6 +6,8 @@ the dashboard adds the label the user sees here, as the command line adds its fl
 
 from __future__ import annotations
 
+from dashboard.i18n import N_, tr
+
 LABELS = {
     "dataset": "Dataset",
     "data_dir": "Data folder",
@@ -34,5 +36,41 @@ LABELS = {
 }
 
 
+FAMILIES = {"metric": N_("metric"), "optimization": N_("optimization"), "model": N_("model-based"), "baseline": N_("baseline")}
+SPLITS = {"train": N_("train"), "val": N_("val"), "test": N_("test")}
+METRICS = {"euclidean": N_("euclidean"), "cosine": N_("cosine")}  # tr() where shown
+PARTS = (N_("support"), N_("query"), N_("correct"), N_("wrong"))  # an image's role and outcome, in charts and captions
+
+
+STATUS = {
+    "created": N_("not started"),
+    "queued": N_("waiting in the queue"),
+    "preparing": N_("starting"),
+    "running": N_("training"),
+    "paused": N_("paused"),
+    "stopping": N_("stopping"),
+    "finished": N_("finished"),
+    "stopped": N_("stopped"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "interrupted": N_("interrupted"),
+}
+
+
+def status_label(status: str) -> str:
+    """A run's status in words of the session's language."""
+    return tr(STATUS[status]) if status in STATUS else status
+
+
 def label(setting: str) -> str:
-    return LABELS.get(setting, setting.replace("_", " "))
+    """The setting's label in the session's language (LABELS are all in dashboard/zh.py)."""
+    return tr(LABELS[setting]) if setting in LABELS else setting.replace("_", " ")
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min', '1.5 h': a wait or a time left, as a person says it."""
+    if seconds < 90:
+        return tr("{n} s", n=max(int(round(seconds)), 1))
+    if seconds < 5400:
+        return tr("{n} min", n=int(round(seconds / 60)))
+    return tr("{n} h", n=f"{seconds / 3600:.1f}")

@@ -2,6 +2,9 @@
 
 st.cache_resource holds only read-only objects: datasets and learners loaded for inference
 (in eval mode). A model being trained lives in its TrainingRun, never here.
+
+Over 300 lines because every cached engine call of every page lives here, each computing its own cache key;
+split by page, the keys (checkpoint stamps, episode specs) would be computed in several places.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 from core.analysis.adaptation import adaptation as adapt_on_episode
 from core.analysis.adaptation import adapts  # noqa: F401 - the pages ask loaders whether a learner adapts
+from core.analysis.comparison import EpisodeComparison, compare_learners
 from core.analysis.distances import EpisodeMatrices, episode_matrices, learner_metric
 from core.analysis.embeddings import PointSet, embed_episode, embed_sample, sample_splits
 from core.analysis.projection import ProjectionParams, project
@@ -35,12 +39,30 @@ from core.learners import MetaLearner, make_learner
 from core.store import RunDir
 from core.tasks.study import StudyConfig, TaskStudy, run_study
 from dashboard import state as session
+from dashboard.i18n import N_, tr
 from dashboard.state import DataChoice, LearnerRef
 
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def spinning(text: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Show `text` (in the session's language) while the call runs, when it takes long enough to notice (a cache hit does not).
+
+    Outside the cached function: a spinner's text given to st.cache_* is fixed at import, in one language."""
+
+    def wrap(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> T:
+            with st.spinner(tr(text)):
+                return func(*args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+@spinning(N_("Loading the dataset…"))
+@st.cache_resource(show_spinner=False, max_entries=4)
 def image_set(choice: DataChoice) -> ImageSet:
     """The dataset (decoded once, cached on disk by core, in memory here)."""
     return load_dataset(choice.dataset, choice.data_dir, choice.image_size)
@@ -56,7 +78,8 @@ def _mtime(path: str | None) -> float:
     return Path(path).stat().st_mtime if path and Path(path).exists() else 0.0
 
 
-@st.cache_resource(show_spinner="Loading the learner…", max_entries=8)
+@spinning(N_("Loading the learner…"))
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _load(run_dir: str, step: int | None, stamp: float = 0.0) -> MetaLearner:
     learner, _, _ = load_learner(run_dir, step)
     learner.requires_grad_(False)  # shared between sessions: nobody may train it
@@ -107,14 +130,15 @@ def analysed_learner(ref: LearnerRef, choice: DataChoice, fallback: str = "proto
     or, with no run chosen, an untrained `fallback` learner for `choice`."""
     if ref.run_dir is None:
         initial = initial_learner(choice, LearnerConfig(method=fallback))
-        weights = "random weights" if any(True for _ in initial.parameters()) else "it has no weights to train"
-        return initial, f"an untrained {fallback} (no run chosen; {weights})"
+        if any(True for _ in initial.parameters()):
+            return initial, tr("an untrained {method} (no run chosen; random weights)", method=fallback)
+        return initial, tr("an untrained {method} (no run chosen; it has no weights to train)", method=fallback)
     name = Path(ref.run_dir).name
     if ref.step == INITIAL_STEP:
         config = RunDir(ref.run_dir).config()
         initial = initial_learner(run_data_choice(config), config.learner, config.train.seed)
-        return initial, f"{name} before training (its seeded initial weights)"
-    return learner(ref), f"{name} at step {ref.step if ref.step is not None else _latest_step(ref.run_dir)}"
+        return initial, tr("{run} before training (its seeded initial weights)", run=name)
+    return learner(ref), tr("{run} at step {step}", run=name, step=ref.step if ref.step is not None else _latest_step(ref.run_dir))
 
 
 def _latest_step(run_dir: str) -> int | str:
@@ -146,8 +170,9 @@ def current_episode(choice: DataChoice) -> EpisodeSpec:
     return spec
 
 
+@spinning(N_("Embedding the episode…"))
 @stamped
-@st.cache_data(max_entries=16, show_spinner="Embedding the episode…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def episode_points(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0) -> PointSet:
     """The episode's support and query images (and the prototypes) embedded by the learner."""
     return embed_episode(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
@@ -180,8 +205,9 @@ def _projection(_x: np.ndarray, key: str, method: str, params: ProjectionParams,
     return project(_x, method, params, seed)
 
 
+@spinning(N_("Computing the learner's comparisons…"))
 @stamped
-@st.cache_data(max_entries=16, show_spinner="Computing the learner's comparisons…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def matrices(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0) -> EpisodeMatrices:
     """What the learner compares on the episode: query x class, query x support, support x support."""
     return episode_matrices(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
@@ -196,13 +222,35 @@ def split_evaluation(
     return evaluate(analysed_learner(ref, choice, fallback)[0], class_pool(choice, split), shape, episodes, seed=0)
 
 
+@spinning(N_("Adapting to the episode…"))
 @stamped
-@st.cache_data(max_entries=16, show_spinner="Adapting to the episode…")
+@st.cache_data(max_entries=16, show_spinner=False)
 def adaptation(
     ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0
 ) -> tuple[list, PointSet, PointSet]:
     """The learner's inner loop on the episode: core.analysis.adaptation.adaptation, cached."""
     return adapt_on_episode(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
+
+
+BASELINE = "pixel_nn"  # the untrained baseline every comparison includes: nearest neighbour on raw pixels
+
+
+@spinning(N_("Running the episode through every learner…"))
+def comparison(refs: tuple[LearnerRef, ...], names: tuple[str, ...], choice: DataChoice, spec: EpisodeSpec) -> EpisodeComparison:
+    """The episode through the learners `refs` (named `names`) and the pixel baseline (last): core.analysis.comparison, cached."""
+    return _comparison(refs, names, choice, spec, tuple(_stamp(r) for r in refs))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _comparison(
+    refs: tuple[LearnerRef, ...], names: tuple[str, ...], choice: DataChoice, spec: EpisodeSpec, stamps: tuple[float, ...]
+) -> EpisodeComparison:
+    learners = {name: learner(ref) for name, ref in zip(names, refs, strict=True)}
+    learners[BASELINE] = initial_learner(choice, LearnerConfig(method=BASELINE))
+    return compare_learners(learners, episode(choice, spec))
+
+
+STUDY_STAGES = (N_("training the task encoder"), N_("solving the stored tasks"), N_("fine-tuning the new tasks"))  # core's words
 
 
 @stamped
@@ -211,8 +259,8 @@ def task_study(ref: LearnerRef, config: StudyConfig, stamp: float = 0.0) -> Task
     """The Tasks page's study of a run's learner (core.tasks.run_study), with a progress bar while it runs."""
     run = RunDir(ref.run_dir).config()
     choice = run_data_choice(run)
-    bar = st.progress(0.0, "Starting…")  # made here: a cached function may only draw into what it creates
-    progress = lambda stage, done, total: bar.progress(min(done / max(total, 1), 1.0), f"{stage}: {done}/{total}")
+    bar = st.progress(0.0, tr("Starting…"))  # made here: a cached function may only draw into what it creates
+    progress = lambda stage, done, total: bar.progress(min(done / max(total, 1), 1.0), f"{tr(stage)}: {done}/{total}")
     result = run_study(learner(ref), image_set(choice), class_split(choice, run.train.split_seed), config, progress)
     bar.empty()
     return result

@@ -122,15 +122,7 @@ def encode(view: SharedView, schema: LinkSchema) -> dict[str, str]:
     if view.lang != "en":
         query["lang"] = view.lang
     if view.episode is not None and schema.episode:
-        ep = view.episode
-        query["data"] = ep.dataset
-        if ep.data_dir:
-            query["dir"] = ep.data_dir
-        if ep.split != "test":
-            query["split"] = ep.split
-        query.update(seed=str(ep.seed), n=str(ep.shape.n_way), k=str(ep.shape.k_shot), q=str(ep.shape.q_query))
-        if ep.spec is not None:
-            query["ep"] = encode_spec(ep.spec)
+        query.update(episode_query(view.episode))
     if view.learner and schema.episode:
         query["learner"] = view.learner
     for name, param in schema.params.items():
@@ -139,6 +131,19 @@ def encode(view: SharedView, schema: LinkSchema) -> dict[str, str]:
             query[name] = param.format(value)
     if view.hide:
         query["hide"] = ",".join(sorted(view.hide))
+    return query
+
+
+def episode_query(ep: EpisodeLink) -> dict[str, str]:
+    """The query parameters of an episode: dataset (and folder), split, seed, N/K/Q, and the episode itself when hand-made."""
+    query = {"data": ep.dataset}
+    if ep.data_dir:
+        query["dir"] = ep.data_dir
+    if ep.split != "test":
+        query["split"] = ep.split
+    query.update(seed=str(ep.seed), n=str(ep.shape.n_way), k=str(ep.shape.k_shot), q=str(ep.shape.q_query))
+    if ep.spec is not None:
+        query["ep"] = encode_spec(ep.spec)
     return query
 
 
@@ -178,6 +183,11 @@ def decode(query: Mapping[str, str | Sequence[str]], lessons: Mapping[str, LinkS
         problems.append(f"hide: {', '.join(sorted(unknown))} cannot be hidden in this lesson (it has: {', '.join(sorted(hideable))})")
     problems += [f"'{name}' is not a setting of lesson '{lesson}'; ignored" for name in raw]
     return SharedView(lesson, lang, params, frozenset(hide & hideable), episode, learner), problems
+
+
+def episode_from_query(raw: dict[str, str], problems: list[str]) -> EpisodeLink:
+    """The episode a link's parameters describe (they are taken out of `raw`); each bad one is reported in `problems`."""
+    return _episode(raw, problems)
 
 
 def _episode(raw: dict[str, str], problems: list[str]) -> EpisodeLink:

@@ -3,6 +3,8 @@
 Pages never touch st.session_state directly: they call these functions, so a key is named
 once and its default lives in one place. Widget values vanish when their page is left, so
 what must survive a page switch is copied into these plain keys.
+
+Over 300 lines on purpose: one short accessor per key, all in one file, is the point of this module.
 """
 
 from __future__ import annotations
@@ -44,25 +46,32 @@ class LearnerRef:
 
 
 _DEFAULTS = {
+    "ms_visitor": None,  # this browser's visitor id (dashboard/visitor.py): whose runs are "mine"
     "ms_data": DataChoice(),
+    "ms_data_dirs": {},  # dataset -> the data folder last typed for it, so switching datasets back and forth keeps it
     "ms_split": "test",
     "ms_shape": EpisodeShape(5, 1, 5),
     "ms_episode_seed": 0,
     "ms_episode": None,  # EpisodeSpec | None
+    "ms_fixed_classes": None,  # classes picked by hand for the episode (N follows them), or None: drawn at random
     "ms_saved_episodes": {},  # name -> EpisodeSpec
     "ms_saved_episode_data": {},  # name -> the DataChoice its image indices belong to
     "ms_learner": LearnerRef(),
     "ms_run_id": None,  # id of the TrainingRun this session started or follows
+    "ms_learner_at_start": None,  # the learner when this session started its run: still it when the run ends -> the run
+    "ms_followed_run": None,  # the id of the last run of this visitor whose end was handled (made current or not)
     "ms_runs_dir": lambda: os.environ.get(RUNS_DIR_ENV, RUNS_DIR_DEFAULT),  # read per session, not at import
     "ms_train_form": {},  # the Train page's last settings, so a page switch keeps them
     "ms_evaluations": {},  # run_dir -> EvalResult of its last evaluation
-    "ms_lang": "en",  # the Learn section's language: en | zh
+    "ms_lang": "en",  # the dashboard's language: en | zh (kept in links as ?lang=zh)
+    "ms_lang_from_url": False,  # the session's first run has read ?lang=
     "ms_lesson": "episodes",  # the Learn section's open lesson
     "ms_lesson_params": {},  # lesson setting name -> value (margin, loss, lr, ...), as a shared link carries them
     "ms_hidden_controls": frozenset(),  # lesson settings a shared link fixed and hid
     "ms_playground": None,  # core.playground.PlaygroundState of this session's 2-D playground
     "ms_playing": False,  # the playground animates
     "ms_share_applied": None,  # the query string last applied to or written from this session
+    "ms_compare_runs": None,  # run ids the Every learner page compares (None: the visitor's newest)
 }
 
 
@@ -82,14 +91,30 @@ def _set(key: str, value) -> None:
     st.session_state[key] = value
 
 
+def visitor() -> str | None:
+    return _get("ms_visitor")
+
+
+def set_visitor(value: str) -> None:
+    _set("ms_visitor", value)
+
+
 def data_choice() -> DataChoice:
     return _get("ms_data")
 
 
 def set_data_choice(choice: DataChoice) -> None:
+    if choice.data_dir:
+        _set("ms_data_dirs", {**_get("ms_data_dirs"), choice.dataset: choice.data_dir})
     if choice != data_choice():
         _set("ms_data", choice)
         _set("ms_episode", None)  # an episode's indices belong to one dataset
+        _set("ms_fixed_classes", None)
+
+
+def data_dir_for(dataset: str) -> str | None:
+    """The folder last used with `dataset` in this session (None: never)."""
+    return _get("ms_data_dirs").get(dataset)
 
 
 def split() -> str:
@@ -123,7 +148,18 @@ def episode() -> EpisodeSpec | None:
 
 
 def set_episode(spec: EpisodeSpec | None) -> None:
+    """Make `spec` the current episode; N, K and Q follow it (a saved, swapped or linked episode included)."""
     _set("ms_episode", spec)
+    if spec is not None:
+        _set("ms_shape", EpisodeShape(len(spec.class_ids), len(spec.support[0]), len(spec.query[0])))
+
+
+def fixed_classes() -> tuple[int, ...] | None:
+    return _get("ms_fixed_classes")
+
+
+def set_fixed_classes(classes: tuple[int, ...] | None) -> None:
+    _set("ms_fixed_classes", tuple(classes) if classes else None)
 
 
 def saved_episodes() -> dict[str, EpisodeSpec]:
@@ -160,6 +196,22 @@ def run_id() -> str | None:
 
 def set_run_id(value: str | None) -> None:
     _set("ms_run_id", value)
+
+
+def learner_at_start() -> LearnerRef | None:
+    return _get("ms_learner_at_start")
+
+
+def set_learner_at_start(ref: LearnerRef | None) -> None:
+    _set("ms_learner_at_start", ref)
+
+
+def followed_run() -> str | None:
+    return _get("ms_followed_run")
+
+
+def set_followed_run(run_id: str | None) -> None:
+    _set("ms_followed_run", run_id)
 
 
 def runs_dir() -> Path:
@@ -203,15 +255,23 @@ def set_evaluation(run_dir: str, result) -> None:
     _set("ms_evaluations", {**_get("ms_evaluations"), run_dir: result})
 
 
-# --- the Learn section ---------------------------------------------------------------------------
-
-
 def lang() -> str:
     return _get("ms_lang")
 
 
 def set_lang(value: str) -> None:
     _set("ms_lang", value)
+
+
+def lang_from_url() -> bool:
+    return _get("ms_lang_from_url")
+
+
+def set_lang_from_url(done: bool) -> None:
+    _set("ms_lang_from_url", done)
+
+
+# --- the Learn section ---------------------------------------------------------------------------
 
 
 def lesson() -> str:
@@ -254,6 +314,14 @@ def playing() -> bool:
 
 def set_playing(value: bool) -> None:
     _set("ms_playing", bool(value))
+
+
+def compare_runs() -> tuple[str, ...] | None:
+    return _get("ms_compare_runs")
+
+
+def set_compare_runs(run_ids: tuple[str, ...] | None) -> None:
+    _set("ms_compare_runs", None if run_ids is None else tuple(run_ids))
 
 
 def share_applied() -> str | None:

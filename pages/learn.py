@@ -21,8 +21,7 @@ T = i18n.register(
 )
 
 problems = lessons.follow_link(st.query_params.to_dict())  # a new link wins over the session's last view
-sidebar.sidebar()  # after the link, so it names the link's dataset
-i18n.language_switch()
+sidebar.sidebar()  # after the link, so it names the link's dataset (and shows its language)
 
 st.title(T("title"))
 st.caption(T("caption"))

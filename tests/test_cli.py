@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -112,3 +113,29 @@ def test_predict_names_a_corrupt_image(trained, tmp_path):
     predicted = cli("predict", "--run", run_dir, "--support", str(tmp_path / "support"), "--query", str(tmp_path / "query"))
     assert predicted.returncode == 2 and "Traceback" not in predicted.stderr
     assert "cannot read image" in predicted.stderr and "x.png" in predicted.stderr
+
+
+def test_every_flag_of_every_command_says_its_default_or_that_it_is_required():
+    from core.cli import build_parser, commands
+
+    for name, command in commands(build_parser()).items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and ("(default: " in action.help or action.help.endswith("(required)")), flag
+            if action.choices is not None:  # argparse shows them in the flag's line of --help
+                line = command.format_help()
+                assert all(str(choice) in line for choice in action.choices), flag
+    train = commands(build_parser())["train"].format_help()
+    assert "--precision {auto,fp32,bf16}" in train and "else fp32 (default: auto)" in " ".join(train.split())
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "predict", "download", "bench", "tasks"])
+def test_an_unknown_flag_points_to_its_commands_help_even_before_a_missing_required_one(command, capsys):
+    from core.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--nosuch", "1"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: unrecognized arguments: --nosuch (see python -m core {command} --help)"

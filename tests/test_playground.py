@@ -39,11 +39,11 @@ def test_points_are_seeded_balanced_and_in_the_unit_square(kind):
 def test_bad_settings_say_what_to_change():
     with pytest.raises(ConfigError, match="unknown point set 'stars'"):
         make_points("stars")
-    with pytest.raises(ConfigError, match="margin=0"):
+    with pytest.raises(ConfigError, match=r"use a loss margin above 0 and at most 10 \(got 0\)"):
         PlaygroundConfig(margin=0)
     with pytest.raises(ConfigError, match="unknown loss 'hinge'"):
         PlaygroundConfig(loss="hinge")
-    with pytest.raises(ConfigError, match="lr=2"):
+    with pytest.raises(ConfigError, match=r"use a learning rate above 0 and at most 1 \(got 2"):
         PlaygroundConfig(lr=2)
 
 

@@ -43,6 +43,16 @@ def test_projection_shape_determinism_and_structure(method: str) -> None:
     assert cluster_separation(first, labels) > 3.0  # five well-separated blobs stay apart in 2-D
 
 
+@pytest.mark.parametrize("method", ["tsne", "umap"])
+def test_equal_vectors_land_on_one_spot(method: str) -> None:
+    """A 1-shot support image and its prototype are the same vector: the picture must not draw them apart."""
+    x, _ = clusters(n=60)
+    doubled = np.concatenate([x, x[:5]])  # rows 60..64 equal rows 0..4
+    y = project(doubled, method, ProjectionParams(perplexity=10, n_neighbors=8), seed=0)
+    np.testing.assert_array_equal(y[60:], y[:5])
+    assert len(np.unique(y[:60], axis=0)) == 60  # distinct vectors stay distinct
+
+
 def test_pca_matches_numpy_svd_up_to_sign() -> None:
     x, _ = clusters(200, 10)
     centred = x.astype(np.float64) - x.mean(0)

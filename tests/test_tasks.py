@@ -224,6 +224,8 @@ def test_nmf_factors_recover_the_groups_of_a_constructed_example():
     assert result.error < task_nmf(x, names, n_factors=1).error
     tops = [f[0][0] for f in top_labels(result, labels, top=1)]
     assert sorted(tops) == ["A", "B", "C"]  # one factor per group
+    for factor in top_labels(result, labels, top=3):  # groups that do not load on a factor are not listed at 0.00
+        assert len(factor) == 1 and factor[0][1] > 0
     for top_group, feats in zip(tops, top_features(result, top=3), strict=True):
         assert all(int(name[1:]) in groups[top_group] for name, _ in feats)
 
@@ -236,7 +238,7 @@ def test_nmf_rejects_negative_features():
 def test_study_settings_are_validated():
     with pytest.raises(ConfigError, match="library"):
         StudyConfig(library="nope")
-    with pytest.raises(ConfigError, match="k=50"):
+    with pytest.raises(ConfigError, match=r"ask for 1 to 10 nearest tasks, the number stored \(got 50\)"):
         StudyConfig(k=50, stored_tasks=10)
 
 

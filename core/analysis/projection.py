@@ -81,7 +81,7 @@ def project(x: np.ndarray, method: str, params: ProjectionParams | Mapping | Non
     """Embeddings (n, d) -> float32 coordinates (n, 2). The same input, method, params and seed give the same output.
 
     Callers with more points than MAX_POINTS[method] should project sample_for(...) only: this
-    function projects whatever it is given.
+    function projects whatever it is given. Equal rows get equal coordinates (t-SNE and UMAP would tear them apart).
     """
     if method not in METHODS:
         raise ProjectionError(f"unknown projection '{method}'; use one of {', '.join(METHODS)}")
@@ -92,6 +92,10 @@ def project(x: np.ndarray, method: str, params: ProjectionParams | Mapping | Non
     if x.shape[0] < MIN_POINTS[method]:
         need = MIN_POINTS[method]
         raise ProjectionError(f"{METHOD_LABELS[method]} needs at least {need} points, got {x.shape[0]}; use PCA or more points")
+    if method != "pca":  # PCA is linear: equal rows map to one spot anyway
+        unique, inverse = np.unique(x, axis=0, return_inverse=True)
+        if len(unique) < len(x):  # equal vectors (a 1-shot support image and its prototype) must land on one spot
+            return project(unique, method, params, seed)[inverse.reshape(-1)]
     params = fitted_params(method, params, x.shape[0])
     if method == "pca":
         return pca(_unit_rows(x) if params.metric == "cosine" else x)

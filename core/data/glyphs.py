@@ -123,9 +123,9 @@ def _check(image_size: int, n_classes: int, samples_per_class: int, seed: int) -
     if not MIN_SIZE <= image_size <= MAX_SIZE:
         raise DataError(f"glyphs image size {image_size} is out of range; use {MIN_SIZE} to {MAX_SIZE} pixels")
     if n_classes < 1:
-        raise DataError(f"glyphs needs at least 1 class, got n_classes={n_classes}")
+        raise DataError(f"glyphs needs at least 1 class (got {n_classes})")
     if samples_per_class < 1:
-        raise DataError(f"glyphs needs at least 1 sample per class, got samples_per_class={samples_per_class}")
+        raise DataError(f"glyphs needs at least 1 sample per class (got {samples_per_class})")
     if seed < 0:
         raise DataError(f"glyphs seed must be a non-negative integer, got {seed}")
 

@@ -53,7 +53,9 @@ class BlackBox(EmbeddingLearner):
         super().__init__(config, in_channels, image_size)
         d = config.hidden
         if d % HEADS:
-            raise ValueError(f"hidden={d}: the black-box model needs a multiple of {HEADS} (attention heads)")
+            raise ConfigError(
+                f"the black-box model needs a hidden size that is a multiple of {HEADS}, its attention heads (got {d})", "hidden"
+            )
         # the backbone's scale drifts (BatchNorm running statistics early in training): normalise it so
         # the image part of a token never drowns in, or drowns, the label part
         self.embed_norm = nn.LayerNorm(self.embed_dim)

@@ -65,7 +65,7 @@ class Conv4(nn.Module):
         for _ in range(4):
             side //= 2
         if side < 1:
-            raise ValueError(f"image_size={image_size} is too small for Conv-4; use at least 16 pixels")
+            raise ConfigError(f"images of {image_size} pixels are too small for Conv-4; use at least 16 pixels", "image_size")
         self.out_dim = width * side * side
         channels_last(self)
 

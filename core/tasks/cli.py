@@ -32,29 +32,30 @@ _FLAGS = {
 def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
     """Register `tasks` on core.cli's sub-parsers."""
     p = sub.add_parser("tasks", help="task embeddings, warm vs cold start, NMF of tasks, for a trained run")
-    p.add_argument("--run", required=True, help="run folder whose learner embeds the images")
+    p.add_argument("--run", required=True, help="run folder whose learner embeds the images (required)")
     p.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     p.add_argument(
-        "--library",
-        default="images",
-        choices=LIBRARIES,
-        help="stored tasks: same characters on other images, or other characters of the same groups",
+        "--library", default="images", choices=LIBRARIES,
+        help="stored tasks: same characters on other images, or other characters of the same groups (default: images)",
+    )  # fmt: skip
+    p.add_argument(
+        "--model", default="auto", choices=MODELS,
+        help="what a task fine-tunes: the whole network (auto: for the MAML family) or a frozen-feature head (default: auto)",
+    )  # fmt: skip
+    p.add_argument(
+        "--embedding", default="metric", choices=EMBEDDINGS, help="task embedding used to find the nearest stored tasks (default: metric)"
     )
     p.add_argument(
-        "--model", default="auto", choices=MODELS, help="what a task fine-tunes: the whole network (MAML family) or a frozen-feature head"
-    )
-    p.add_argument("--embedding", default="metric", choices=EMBEDDINGS, help="task embedding used to find the nearest stored tasks")
-    p.add_argument("--nmf-features", default="membership", choices=("membership", "embedding"))
-    p.add_argument("--steps", default="0,1,5,10", help="fine-tuning steps to report, comma-separated")
+        "--nmf-features", default="membership", choices=("membership", "embedding"),
+        help="what NMF factorises: each task's class membership, or its embedding (default: membership)",
+    )  # fmt: skip
+    p.add_argument("--steps", default="0,1,5,10", help="fine-tuning steps to report, comma-separated (default: 0,1,5,10)")
     defaults = StudyConfig()
     for f in fields(StudyConfig):
         if f.name in _FLAGS:
-            p.add_argument(
-                f"--{f.name.replace('_', '-')}",
-                type=type(getattr(defaults, f.name)),
-                default=getattr(defaults, f.name),
-                help=_FLAGS[f.name],
-            )
+            default = getattr(defaults, f.name)
+            flag, text = f"--{f.name.replace('_', '-')}", f"{_FLAGS[f.name]} (default: {default})"
+            p.add_argument(flag, type=type(default), default=default, help=text)
     p.set_defaults(func=cmd_tasks)
 
 

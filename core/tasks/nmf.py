@@ -48,7 +48,7 @@ def task_nmf(x: np.ndarray, feature_names: Sequence[str], n_factors: int = 3, se
     if (x < 0).any():
         raise ValueError("NMF needs non-negative task features; use memberships, histograms or non-negative embeddings")
     if not 1 <= n_factors <= min(x.shape):
-        raise ValueError(f"n_factors={n_factors}: use 1 to {min(x.shape)} (the smaller side of the matrix)")
+        raise ValueError(f"use 1 to {min(x.shape)} NMF factors, the smaller side of the matrix (got {n_factors})")
     model = NMF(n_components=n_factors, init="nndsvda", random_state=seed, max_iter=1000)
     w = model.fit_transform(x)
     h = model.components_
@@ -61,9 +61,16 @@ def top_features(result: NMFResult, top: int = 5) -> list[list[tuple[str, float]
     return [[(result.feature_names[j], float(row[j])) for j in np.argsort(-row)[:top]] for row in result.factors]
 
 
+NEGLIGIBLE = 0.01  # a label loading less than this share of the factor's top label's is not one of its top labels
+
+
 def top_labels(result: NMFResult, task_labels: Sequence[str], top: int = 3) -> list[list[tuple[str, float]]]:
-    """Per factor, the task labels (e.g. the group each task was drawn in) with the highest mean loading."""
+    """Per factor, the task labels (e.g. the group each task was drawn in) with the highest mean loading; labels
+    that load next to nothing on it (a factor that is one group's alone) are left out rather than listed at 0.00."""
     labels = np.asarray(task_labels)
     names = sorted(set(task_labels))
     means = np.stack([result.loadings[labels == n].mean(0) for n in names])  # (labels, k)
-    return [[(names[i], float(means[i, f])) for i in np.argsort(-means[:, f])[:top]] for f in range(means.shape[1])]
+    return [
+        [(names[i], float(means[i, f])) for i in np.argsort(-means[:, f])[:top] if means[i, f] > NEGLIGIBLE * means[:, f].max()]
+        for f in range(means.shape[1])
+    ]

@@ -28,7 +28,7 @@ def nearest_tasks(
     """
     new = new.unsqueeze(0) if new.dim() == 1 else new
     if not 1 <= k <= stored.shape[0]:
-        raise ValueError(f"k={k}: ask for 1 to {stored.shape[0]} nearest tasks (the number stored)")
+        raise ValueError(f"ask for 1 to {stored.shape[0]} nearest tasks, the number stored (got {k})")
     s = cross_similarity(new, stored)
     if exclude is not None:
         s = s.masked_fill(exclude, float("-inf"))

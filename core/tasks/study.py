@@ -70,34 +70,35 @@ class StudyConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         EpisodeShape(self.n_way, self.k_shot, self.q_query)  # validates N, K, Q
-        checks = [
-            (self.library in LIBRARIES, f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
-            (self.model in MODELS, f"unknown task model '{self.model}'; use one of: {', '.join(MODELS)}"),
-            (self.embedding in EMBEDDINGS, f"unknown embedding '{self.embedding}'; use one of: {', '.join(EMBEDDINGS)}"),
-            (self.nmf_features in ("membership", "embedding"), f"unknown NMF features '{self.nmf_features}'; use membership or embedding"),
-            (
-                self.stored_k_shot >= 1 and self.stored_tasks >= 1 and self.new_tasks >= 1,
-                "stored_k_shot, stored_tasks and new_tasks must be at least 1",
-            ),
-            (1 <= self.k <= self.stored_tasks, f"k={self.k}: use 1 to stored_tasks={self.stored_tasks} neighbours"),
-            (len(self.steps) > 0 and min(self.steps) >= 0 and max(self.steps) <= 1000, "steps must be 0 to 1000 fine-tuning steps"),
-            (self.lr > 0 and self.prior_weight > 0, "lr and prior_weight must be positive"),
-            (
-                self.encoder_steps >= 0 and self.solve_steps >= 1 and self.nmf_tasks >= 2 and self.nmf_factors >= 0,
-                "encoder_steps >= 0, solve_steps >= 1, nmf_tasks >= 2, nmf_factors >= 0",
-            ),
-        ]
-        checks += [  # upper bounds: past them a study would run for days or exhaust memory
-            (self.stored_k_shot <= MAX_EPISODE_SIDE, f"stored_k_shot: use at most {MAX_EPISODE_SIDE:,} shots"),
-            (max(self.stored_tasks, self.new_tasks, self.nmf_tasks) <= MAX_TASKS, f"use at most {MAX_TASKS:,} tasks of each kind"),
-            (max(self.encoder_steps, self.solve_steps) <= MAX_TASKS, f"use at most {MAX_TASKS:,} training steps"),
-            (self.nmf_factors <= 1000, "use at most 1000 NMF factors"),
-            (self.lr <= 1000 and self.prior_weight <= 1e6, "lr must be at most 1000 and prior_weight at most 1e6"),
-            (0 <= self.seed <= MAX_SEED, f"use a seed from 0 to {MAX_SEED}"),
-        ]
-        for ok, message in checks:
+        checks = [  # (fine, the setting, what to change)
+            (self.library in LIBRARIES, "library", f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
+            (self.model in MODELS, "model", f"unknown task model '{self.model}'; use one of: {', '.join(MODELS)}"),
+            (self.embedding in EMBEDDINGS, "embedding", f"unknown embedding '{self.embedding}'; use one of: {', '.join(EMBEDDINGS)}"),
+            (self.nmf_features in ("membership", "embedding"), "nmf_features",
+             f"unknown NMF features '{self.nmf_features}'; use membership or embedding"),
+            (self.stored_k_shot >= 1, "stored_k_shot", f"stored tasks need at least 1 support image per class (got {self.stored_k_shot})"),
+            (self.stored_tasks >= 1, "stored_tasks", f"keep at least 1 stored task (got {self.stored_tasks})"),
+            (self.new_tasks >= 1, "new_tasks", f"use at least 1 new task (got {self.new_tasks})"),
+            (1 <= self.k <= self.stored_tasks, "k", f"ask for 1 to {self.stored_tasks} nearest tasks, the number stored (got {self.k})"),
+            (len(self.steps) > 0 and min(self.steps) >= 0 and max(self.steps) <= 1000, "steps", "report 0 to 1000 fine-tuning steps"),
+            (self.lr > 0, "lr", f"the head's step size must be positive (got {self.lr})"),
+            (self.prior_weight > 0, "prior_weight", f"a transferred row's weight must be positive (got {self.prior_weight})"),
+            (self.encoder_steps >= 0, "encoder_steps", f"train the task encoder for 0 or more steps (got {self.encoder_steps})"),
+            (self.solve_steps >= 1, "solve_steps", f"fine-tune each stored task for at least 1 step (got {self.solve_steps})"),
+            (self.nmf_tasks >= 2, "nmf_tasks", f"factorise at least 2 tasks (got {self.nmf_tasks})"),
+            (self.nmf_factors >= 0, "nmf_factors", f"use 0 NMF factors (one per group) or more (got {self.nmf_factors})"),
+            # upper bounds: past them a study would run for days or exhaust memory
+            (self.stored_k_shot <= MAX_EPISODE_SIDE, "stored_k_shot", f"use at most {MAX_EPISODE_SIDE:,} shots"),
+            (max(self.stored_tasks, self.new_tasks, self.nmf_tasks) <= MAX_TASKS, "stored_tasks", f"use at most {MAX_TASKS:,} tasks each"),
+            (max(self.encoder_steps, self.solve_steps) <= MAX_TASKS, "encoder_steps", f"use at most {MAX_TASKS:,} training steps"),
+            (self.nmf_factors <= 1000, "nmf_factors", "use at most 1000 NMF factors"),
+            (self.lr <= 1000, "lr", "the head's step size must be at most 1000"),
+            (self.prior_weight <= 1e6, "prior_weight", "a transferred row's weight must be at most 1e6"),
+            (0 <= self.seed <= MAX_SEED, "seed", f"use a seed from 0 to {MAX_SEED}"),
+        ]  # fmt: skip
+        for ok, setting, message in checks:
             if not ok:
-                raise ConfigError(message)
+                raise ConfigError(message, setting)
 
 
 @dataclass

@@ -61,7 +61,7 @@ class ThreadExecutor:
             outcome = train_reporting_errors(
                 owner.config, owner.run, owner.log, [_Mirror(owner)], owner.controls, owner.init_from, self.experiment
             )
-            owner.state.ended(*outcome)
+            owner.finish(*outcome)
 
         self._thread = threading.Thread(target=main, name=f"train-{owner.id}", daemon=True)
         self._thread.start()
@@ -122,8 +122,8 @@ class ProcessExecutor:
                     continue
                 code = self._process.exitcode
                 error = f"the training process ended unexpectedly (exit code {code}); the last checkpoint in {owner.run.path} is kept"
-                owner.state.ended("failed", error)
                 owner.run.update_info(status="failed", error=error)
+                owner.finish("failed", error)
                 return
             owner.state.stepped(self._step.value)
             if kind in ("train", "val"):
@@ -133,7 +133,7 @@ class ProcessExecutor:
             elif kind == "end":
                 self._process.join()
                 owner.state.stepped(self._step.value)
-                owner.state.ended(*payload)
+                owner.finish(*payload)
                 return
 
 

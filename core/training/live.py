@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
-DONE = ("finished", "stopped", "failed")
+DONE = ("finished", "stopped", "failed", "cancelled")
 
 
 class MetricsLog:
@@ -35,13 +35,22 @@ class MetricsLog:
 class RunState:
     """A run's status, step, device and error, changed only through these transitions, under one lock.
 
-    preparing -> running <-> paused; running/paused/preparing -> stopping; any -> finished | stopped | failed.
-    The controls (pause, resume, stop) come from the watchers' threads, the rest from the training side.
+    queued -> preparing -> running <-> paused; running/paused/preparing -> stopping; any -> finished | stopped | failed;
+    queued -> cancelled (it never trained). The controls (pause, resume, stop) come from the watchers' threads,
+    the rest from the registry and the training side.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._status, self._step, self._device, self._error = "preparing", 0, "", None
+        self._status, self._step, self._device, self._error = "queued", 0, "", None
+
+    def begin(self) -> bool:
+        """queued -> preparing: a slot is free and the training starts."""
+        return self._move(("queued",), "preparing")
+
+    def cancel(self) -> bool:
+        """queued -> cancelled: taken out of the queue before it started."""
+        return self._move(("queued",), "cancelled")
 
     def started(self, device: str) -> None:
         with self._lock:
@@ -86,7 +95,7 @@ class RunSnapshot:
 
     run_id: str
     run_dir: str
-    status: str  # preparing | running | paused | stopping | finished | stopped | failed
+    status: str  # queued | preparing | running | paused | stopping | finished | stopped | failed | cancelled
     step: int
     total: int
     train: list[Record]
@@ -101,8 +110,9 @@ class RunSnapshot:
 
     @property
     def eta_s(self) -> float | None:
+        """Seconds of training left at the current speed; None while paused (the clock stops) or before a speed is known."""
         rate = self.episodes_per_s
-        return (self.total - self.step) / rate if rate > 0 and self.status in ("running", "paused") else None
+        return (self.total - self.step) / rate if rate > 0 and self.status == "running" else None
 
     @property
     def done(self) -> bool:

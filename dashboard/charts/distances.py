@@ -14,10 +14,21 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.i18n import tr
+
 # visible on dark and bright cells alike, and in the legend (on white)
 PREDICTED_STYLE = {"symbol": "x", "size": 12, "color": "white", "line": {"width": 1.5, "color": "black"}}
 TRUE_STYLE = {"symbol": "square-open", "size": 24, "color": "#e4002b", "line": {"width": 3}}
 PICKER_NAME = "cells"
+TICK_CHARS = 18  # longer labels are cut on the axis (a phone's screen) and shown whole on hover
+# the scale lies under the matrix: on its right it took a third of a phone's width from the cells
+COLORBAR = {"orientation": "h", "thickness": 10, "len": 1.0, "x": 0.5, "xanchor": "center", "y": -0.01, "yanchor": "top",
+            "title": {"side": "top"}}  # fmt: skip
+
+
+def tick(label: str, limit: int = TICK_CHARS) -> str:
+    """An axis label of at most `limit` characters (an ellipsis marks a cut)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def matrix_heatmap(
@@ -48,25 +59,26 @@ def matrix_heatmap(
             reversescale=lower_is_closer,
             zmin=None if zrange is None else zrange[0],
             zmax=None if zrange is None else zrange[1],
-            colorbar={"title": {"text": value_name}},
+            colorbar={**COLORBAR, "title": {**COLORBAR["title"], "text": value_name}},
             hoverinfo="skip",  # the cell picker shows the hover text
         )
     )
     fig.add_trace(_cell_picker(values, row_labels, col_labels, value_name))
     if true is not None:
-        fig.add_trace(_marks(true, "true class", TRUE_STYLE))
+        fig.add_trace(_marks(true, tr("true class"), TRUE_STYLE))
     if predicted is not None:
-        fig.add_trace(_marks(predicted, "predicted", PREDICTED_STYLE))
+        fig.add_trace(_marks(predicted, tr("predicted"), PREDICTED_STYLE))
     size = 26
     fig.update_layout(
         title=title or None,
-        height=min(900, max(260, 120 + size * r)),
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        legend={"orientation": "h", "y": -0.05 if r > 8 else -0.2},
+        height=min(900, max(260, 160 + size * r)),
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 60},  # the scale below
+        showlegend=False,  # the page's caption says what × and □ mark: a legend took room a phone does not have
         plot_bgcolor="rgba(0,0,0,0)",
     )
-    fig.update_xaxes(tickvals=list(range(c)), ticktext=list(col_labels), side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=list(range(r)), ticktext=list(row_labels), autorange="reversed", showgrid=False, zeroline=False)
+    fig.update_layout(dragmode="select")  # a box selects cells without the toolbar, which is hidden: it covered the column labels
+    fig.update_xaxes(tickvals=list(range(c)), ticktext=[tick(t) for t in col_labels], side="top", showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=list(range(r)), ticktext=[tick(t) for t in row_labels], autorange="reversed", showgrid=False, zeroline=False)
     return fig
 
 
@@ -104,14 +116,14 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]], class_names: Sequence[
             colorscale="Blues",
             zmin=0,
             zmax=1,
-            colorbar={"title": {"text": "share of row"}},
+            colorbar={**COLORBAR, "title": {**COLORBAR["title"], "text": tr("share of row")}},
             customdata=counts,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata:.0f} queries (%{z:.0%})<extra></extra>",
+            hovertemplate=tr("true %{y}<br>predicted %{x}<br>%{customdata:.0f} queries (%{z:.0%})") + "<extra></extra>",
         )
     )
     fig.update_layout(title=title or None, height=min(900, max(320, 160 + 14 * len(names))), margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    fig.update_xaxes(title="predicted", showticklabels=len(names) <= 40)
-    fig.update_yaxes(title="true", autorange="reversed", showticklabels=len(names) <= 40)
+    fig.update_xaxes(title=tr("predicted"), showticklabels=len(names) <= 40)
+    fig.update_yaxes(title=tr("true"), autorange="reversed", showticklabels=len(names) <= 40)
     return fig
 
 

@@ -13,13 +13,16 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
+from dashboard.i18n import N_, tr
+
 PALETTE = plotly.colors.qualitative.Dark24 + plotly.colors.qualitative.Light24
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "support": "#7f7f7f"}
+PROTOTYPE_COLOR = "#f2b701"  # stars where the colours are not classes' (correct / wrong, support / query): not black, not an outcome
 GROUP_SYMBOLS = {"support": "diamond", "query": "circle"}  # anything else (a split name) is a circle
 PROTOTYPE_SYMBOL = "star"
 WEBGL_FROM = 1500  # points above which traces render with WebGL: SVG makes one DOM node per point
 LEGEND_MAX = 30  # more categories than this: the legend would bury the chart
-HOVER = "<b>%{customdata[1]}</b><br>image #%{customdata[2]} · %{customdata[3]}<extra></extra>"
+HOVER = N_("<b>%{customdata[1]}</b><br>image #%{customdata[2]} · %{customdata[3]}")  # + "<extra></extra>", in the reader's language
 
 
 def category_colors(categories: Sequence[str]) -> dict[str, str]:
@@ -54,7 +57,8 @@ def embedding_scatter(
     fig = go.Figure()
     if len(links) and prototypes is not None:
         fig.add_trace(_links_trace(coords, prototypes, links))
-    customdata = np.stack([np.arange(n), np.asarray(labels, dtype=object), np.asarray(image_idx), group.astype(object)], axis=1)
+    groups_said = np.asarray([tr(str(g)) for g in group], dtype=object)  # support / query or a split, in the reader's language
+    customdata = np.stack([np.arange(n), np.asarray(labels, dtype=object), np.asarray(image_idx), groups_said], axis=1)
     present = set(colour.tolist())
     for category in [c for c in colors if c in present] + sorted(present - set(colors)):  # legend in the colours' order
         rows = np.flatnonzero(colour == category)
@@ -64,10 +68,10 @@ def embedding_scatter(
                 x=coords[rows, 0],
                 y=coords[rows, 1],
                 mode="markers",
-                name=str(category),
+                name=tr(str(category)),  # support / query, correct / wrong, a split: in the reader's language
                 marker={"color": colors.get(category, "#444"), "symbol": symbols, "size": 9 if n <= 300 else 5, "line": {"width": 0}},
                 customdata=customdata[rows],
-                hovertemplate=HOVER,
+                hovertemplate=tr(HOVER) + "<extra></extra>",
             )
         )
     if prototypes is not None and len(prototypes):
@@ -75,7 +79,8 @@ def embedding_scatter(
     fig.update_layout(
         title=title or None,
         showlegend=len(colors) <= LEGEND_MAX,
-        legend={"itemsizing": "constant", "title": {"text": ""}},
+        # below the chart: on the right it took half a phone's width, and the toolbar covered its first entries
+        legend={"itemsizing": "constant", "title": {"text": ""}, "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         height=520,
     )
@@ -85,16 +90,16 @@ def embedding_scatter(
 
 
 def _prototype_trace(prototypes: np.ndarray, labels: Sequence[str], colors: Mapping[str, str]) -> go.Scatter:
-    fill = [colors.get(label, "#222") for label in labels]
-    custom = [[-1, f"prototype of {label}", "–", "class mean of the support"] for label in labels]
+    fill = [colors.get(label, PROTOTYPE_COLOR) for label in labels]
+    custom = [[-1, tr("prototype of {cls}", cls=label), "–", tr("class mean of the support")] for label in labels]
     return go.Scatter(
         x=prototypes[:, 0],
         y=prototypes[:, 1],
         mode="markers",
-        name="prototypes",
+        name=tr("prototypes"),
         marker={"symbol": PROTOTYPE_SYMBOL, "size": 20, "color": fill, "line": {"width": 1.5, "color": "black"}},
         customdata=custom,
-        hovertemplate=HOVER,
+        hovertemplate=tr(HOVER) + "<extra></extra>",
     )
 
 
@@ -106,7 +111,7 @@ def _links_trace(coords: np.ndarray, prototypes: np.ndarray, links: Sequence[tup
         xs += [float(coords[row, 0]), float(prototypes[proto, 0]), None]
         ys += [float(coords[row, 1]), float(prototypes[proto, 1]), None]
     line = {"color": "rgba(90,90,90,0.45)", "width": 1}
-    return go.Scatter(x=xs, y=ys, mode="lines", name="to nearest prototype", line=line, hoverinfo="skip")
+    return go.Scatter(x=xs, y=ys, mode="lines", name=tr("to nearest prototype"), line=line, hoverinfo="skip")
 
 
 def selected_rows(event: Any) -> list[int]:

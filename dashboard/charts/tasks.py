@@ -11,8 +11,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.charts.space import category_colors
+from dashboard.i18n import N_, tr
 
 KIND_SYMBOLS = {"stored": "circle", "new": "diamond"}
+CATEGORY_NAMES = (N_("stored"), N_("new"), N_("holds it"), N_("does not"), N_("group"), N_("stored or new"))  # tr() where shown
 START_COLORS = {"cold": "#1f77b4", "cold-random": "#7f7f7f", "warm": "#d62728", "warm-random": "#ff7f0e"}
 
 
@@ -30,7 +32,7 @@ def task_scatter(coords: np.ndarray, colour: Sequence[str], kinds: Sequence[str]
                 x=coords[rows, 0],
                 y=coords[rows, 1],
                 mode="markers",
-                name=str(category),
+                name=tr(str(category)),
                 marker={
                     "color": colors[category],
                     "symbol": [KIND_SYMBOLS.get(k, "circle") for k in kinds[rows]],
@@ -43,7 +45,10 @@ def task_scatter(coords: np.ndarray, colour: Sequence[str], kinds: Sequence[str]
             )
         )
     fig.update_layout(
-        title=title or None, height=480, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, legend={"title": {"text": ""}}
+        title=title or None,
+        height=480,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        legend={"title": {"text": ""}, "orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},  # clear of the toolbar
     )
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, scaleanchor="x", scaleratio=1)
@@ -73,7 +78,7 @@ def similarity_heatmap(similarity: np.ndarray, groups: Sequence[str], title: str
     order = group_order(groups)
     sorted_groups = np.asarray(groups)[order]
     starts = [i for i in range(len(order)) if i == 0 or sorted_groups[i] != sorted_groups[i - 1]]
-    hover = np.asarray([f"task {order[i]} ({sorted_groups[i]})" for i in range(len(order))])
+    hover = np.asarray([tr("task {i} ({group})", i=order[i], group=sorted_groups[i]) for i in range(len(order))])
     fig = go.Figure(
         go.Heatmap(
             z=similarity[np.ix_(order, order)],
@@ -81,7 +86,7 @@ def similarity_heatmap(similarity: np.ndarray, groups: Sequence[str], title: str
             zmax=1,
             colorscale="RdBu",
             reversescale=True,
-            colorbar={"title": {"text": "cosine"}},
+            colorbar={"title": {"text": tr("cosine")}},
             customdata=np.stack(np.broadcast_arrays(hover[None, :], hover[:, None]), -1),
             hovertemplate="%{customdata[1]} vs %{customdata[0]}: %{z:.3f}<extra></extra>",
         )
@@ -118,16 +123,21 @@ def start_curves(steps: Sequence[int], curves: Mapping[str, tuple[Sequence[float
                 x=x,
                 y=mean,
                 mode="lines+markers",
-                name=name,
+                name=tr(name),
                 line={"color": color},
                 legendgroup=name,
                 customdata=ci,
-                hovertemplate=f"{name}: %{{y:.1f}}% ± %{{customdata:.1f}} after %{{x}} steps<extra></extra>",
+                hovertemplate=tr(name) + ": " + tr("%{y:.1f}% ± %{customdata:.1f} after %{x} steps") + "<extra></extra>",
             )
         )
-    fig.update_layout(title=title or None, height=420, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
-    fig.update_xaxes(title="fine-tuning steps", tickvals=x)
-    fig.update_yaxes(title="query accuracy (%)")
+    fig.update_layout(
+        title=title or None,
+        height=420,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},  # below: the toolbar covered it on the right
+    )
+    fig.update_xaxes(title=tr("fine-tuning steps"), tickvals=x)
+    fig.update_yaxes(title=tr("query accuracy (%)"))
     return fig
 
 
@@ -144,10 +154,10 @@ def loadings_heatmap(loadings: np.ndarray, groups: Sequence[str], title: str = "
     fig = go.Figure(
         go.Heatmap(
             z=means,
-            x=[f"factor {f}" for f in range(means.shape[1])],
+            x=[tr("factor {f}", f=f) for f in range(means.shape[1])],
             y=names,
             colorscale="Viridis",
-            colorbar={"title": {"text": "mean loading"}},
+            colorbar={"title": {"text": tr("mean loading")}},
             hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
         )
     )
@@ -162,13 +172,17 @@ def factor_rows(top_groups: Sequence[Sequence[tuple[str, float]]], top_features:
     """One table row per factor: its top groups (mean loading) and its top features (weight)."""
     join = lambda pairs: ", ".join(f"{name} ({w:.2f})" for name, w in pairs)
     return [
-        {"factor": f, "top groups": join(g), "top features": join(h)} for f, (g, h) in enumerate(zip(top_groups, top_features, strict=True))
+        {tr("factor"): f, tr("top groups"): join(g), tr("top features"): join(h)}
+        for f, (g, h) in enumerate(zip(top_groups, top_features, strict=True))
     ]
 
 
 def gain_rows(steps: Sequence[int], gains: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> list[dict]:
     """One table row per step: each start's paired gain over the cold start, in points, as 'mean ± ci'."""
     return [
-        {"steps": s, **{f"{name} − cold": f"{100 * m[i]:+.2f} ± {100 * c[i]:.2f}" for name, (m, c) in gains.items()}}
+        {
+            tr("steps"): s,
+            **{tr("{start} − cold", start=tr(name)): f"{100 * m[i]:+.2f} ± {100 * c[i]:.2f}" for name, (m, c) in gains.items()},
+        }
         for i, s in enumerate(steps)
     ]

@@ -14,9 +14,10 @@ from core.config import EpisodeShape, LearnerConfig
 from core.data import ImageSet
 from core.episodes import Episode, EpisodeSpec, draw_spec
 from core.learners import LEARNERS, MetaLearner, make_learner
-from core.store import CheckpointError, RunDir, RunStore
+from core.store import CheckpointError, RunDir
 from dashboard import errors, inputs, loaders, state
 from dashboard.i18n import register
+from dashboard.learner_choice import trained_refs
 from dashboard.share import EPISODE_CONTROLS, LinkSchema
 
 UNTRAINED_SEED = 0  # untrained learners start from the same weights in every session and test
@@ -182,14 +183,9 @@ def untrained(method: str, in_channels: int, image_size: int, **settings: Any) -
 
 
 def latest_run(method: str) -> Path | None:
-    """The newest saved run of `method` in this session's runs folder that has a checkpoint, or None."""
-    for run in RunStore(state.runs_dir()).runs():
-        try:
-            if run.config().learner.method == method and run.checkpoints():
-                return run.path
-        except CheckpointError:
-            continue
-    return None
+    """The visitor's newest saved run of `method` (or one nobody owns) in this session's runs folder with a checkpoint, or None."""
+    refs = trained_refs((method,))
+    return Path(refs[0].run_dir) if refs else None
 
 
 def learner_of(method: str, image_set: ImageSet) -> tuple[MetaLearner | None, str, str]:

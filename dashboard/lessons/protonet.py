@@ -17,8 +17,9 @@ from core.store import CheckpointError
 from dashboard import episode_view, loaders, state
 from dashboard.charts import lessons as charts
 from dashboard.i18n import register
+from dashboard.learner_choice import learner_bar
 from dashboard.lessons.kit import TEXT as KIT
-from dashboard.lessons.kit import Context, Lesson, episode_controls, exercise, untrained, verdict
+from dashboard.lessons.kit import Context, Lesson, episode_controls, exercise, learner_of, verdict
 from dashboard.share import LinkSchema, Param
 
 FLAT = 0.05  # softmax outputs closer than this: say why the picture is flat
@@ -134,7 +135,9 @@ def walkthrough(learner: ProtoNet, episode: Episode) -> Walkthrough:
 
 
 def chosen_learner(image_set) -> ProtoNet:
-    """The session's learner when it is a ProtoNet that fits the images, else a seeded untrained ProtoNet (with a note)."""
+    """The session's learner when it is a ProtoNet that fits the images, else the visitor's newest trained ProtoNet,
+    else a seeded untrained one; the page says which, and offers the visitor's ProtoNet runs to switch to."""
+    learner_bar("ln_protonet_learner", KIT("untrained", method="ProtoNet"), methods=("protonet",))
     ref = state.learner_ref()
     c, h, _ = image_set.image_shape
     try:
@@ -145,9 +148,9 @@ def chosen_learner(image_set) -> ProtoNet:
     if isinstance(current, ProtoNet) and (current.in_channels, current.image_size) == (c, h):
         st.caption(KIT("learner_is", what=KIT("run", run=ref.run_dir.rsplit("/", 1)[-1], method="protonet")))
         return current
-    what = KIT("untrained", method="ProtoNet")
+    learner, what, _ = learner_of("protonet", image_set)
     st.caption(T("not_protonet", method=ref.method, what=what) if current is not None else KIT("learner_is", what=what))
-    return untrained("protonet", c, h)
+    return learner  # type: ignore[return-value]  # learner_of("protonet") is a ProtoNet
 
 
 def render(ctx: Context) -> None:

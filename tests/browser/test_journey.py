@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,12 +58,12 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, eve
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m dashboard` (what scripts/start.sh runs) on a free port, with its cache and runs in a temporary folder."""
-    tmp = tmp_path_factory.mktemp("journey")
+@contextmanager
+def dashboard_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m dashboard` (what scripts/start.sh runs) on a free port, its cache and runs under `tmp`; yields its URL."""
     port = free_port()
-    env = {**os.environ, "METASCOPE_CACHE": str(tmp / "cache"), "METASCOPE_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1"}
+    places = {"METASCOPE_CACHE": str(tmp / "cache"), "METASCOPE_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **places, **(env or {})}
     command = [sys.executable, "-m", "dashboard", "--server.headless", "true", "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     log = (tmp / "server.log").open("w")
@@ -87,6 +88,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard with an empty runs folder, for this module's tests."""
+    with dashboard_server(tmp_path_factory.mktemp("journey")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def page(server: str):
     from playwright.sync_api import sync_playwright
 
@@ -96,9 +104,13 @@ def page(server: str):
         browser.close()
 
 
-def open_tab(browser, url: str):
-    """A new tab (a new Streamlit session) on `url`, patient enough for a busy machine."""
-    tab = browser.new_page(viewport={"width": 1440, "height": 1100})
+def open_tab(opener, url: str, viewport: tuple[int, int] = (1440, 1100)):
+    """A new tab (a new Streamlit session) on `url`, patient enough for a busy machine. `opener` is a browser (a new
+    context: another visitor, with cookies of its own) or a browser context (another tab of the same visitor)."""
+    size = {"width": viewport[0], "height": viewport[1]}
+    context = opener.new_context(viewport=size) if hasattr(opener, "new_context") else opener  # a page's own context cannot open tabs
+    tab = context.new_page()
+    tab.set_viewport_size(size)
     tab.set_default_timeout(STEP_TIMEOUT_S * 1000)
     tab.set_default_navigation_timeout(STEP_TIMEOUT_S * 1000)
     tab.goto(url)
@@ -202,6 +214,18 @@ def hover_first_point(page) -> None:
     assert tip.get_attribute("src").startswith("data:image/png;base64,")
 
 
+def inspector_agrees(page) -> None:
+    """The inspector's box and the caption under its picture name the same point (class and image)."""
+
+    def agree() -> bool:
+        box = page.locator(f"{key('em_point')} [data-baseweb='select']").inner_text().strip()
+        captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+        picture = next(c for c in captions if c.startswith("#"))
+        return bool(box) and " ".join(picture.split()).startswith(" ".join(box.split()))
+
+    wait_until(agree, 30, "the inspector's box and picture to name the same point")
+
+
 def test_journey(page, server: str) -> None:
     try:
         journey(page, server)
@@ -247,9 +271,9 @@ def journey(page, server: str) -> None:
     wait_until(lambda: loss_points(page) > first, STEP_TIMEOUT_S, "the loss curve to grow while training")
     shoot(page, "03-train-live")
     run_id = re.search(r"\d{8}-\d{6}-protonet-glyphs", main_text(page)).group(0)
-    # a refreshed browser is a new session: it must find the run, not start another
-    refreshed = open_tab(page.context.browser, f"{server}/train")
-    refreshed.get_by_text("A run is training").wait_for()
+    # a refreshed browser is a new session of the same visitor (its cookie): it must find the run, not start another
+    refreshed = open_tab(page.context, f"{server}/train")
+    refreshed.get_by_text("Your run is training or waiting").wait_for()
     wait_until(lambda: run_id in refreshed.locator('[data-testid="stMain"]').inner_text(), 60, "the new session to show the run")
     assert refreshed.locator(f"{key('tr_start')} button").is_disabled()
     no_exception(refreshed, "train (second session)")
@@ -258,15 +282,23 @@ def journey(page, server: str) -> None:
     page.get_by_text("stopped at episode").wait_for(timeout=STEP_TIMEOUT_S * 1000)
     # the page redraws once when a run ends (the settings unlock): wait for that before the next click
     wait_until(lambda: page.locator(f"{key('tr_start')} button").is_enabled(), STEP_TIMEOUT_S, "the settings to unlock")
-    settle(page)
-    page.locator(f"{key('tr_use')} button").click()
-    settle(page)
+    settle(page)  # the run the visitor trained is the current learner once it ends: nothing to click
     wait_until(lambda: "protonet-glyphs" in sidebar(page), 30, "the learner in the sidebar")
     wait_until(lambda: "This is the current learner" in main_text(page), 30, "the page to confirm the learner")
     shoot(page, "04-train-done")
 
     go(page, "Embeddings")
     hover_first_point(page)  # its image appears beside the cursor
+    page.mouse.down()
+    page.mouse.up()  # a click on that point: the inspector shows it
+    settle(page)
+    inspector_agrees(page)
+    page.locator(key("em_source")).get_by_text("a sample of splits").click()  # other points: the box and the picture still agree
+    settle(page)
+    inspector_agrees(page)
+    page.locator(key("em_source")).get_by_text("the current episode").click()
+    settle(page)
+    inspector_agrees(page)
     shoot(page, "05-embeddings")
     go(page, "Distances")
     shoot(page, "06-distances")

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.store import RunStore
-from core.training.registry import active_run
+from core.training.registry import active_runs
 from core.training.run import train_run
 from dashboard.state import DataChoice
 from tests.conftest import write_image_folder
@@ -80,11 +80,12 @@ def runs_dir(tmp_path: Path, trained_runs: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_run_left_training():
-    """A test that starts a run must not leave it training: the registry is process-wide."""
+    """A test that starts a run must not leave it training or waiting: the registry is process-wide."""
     yield
-    run = active_run()
-    if run is not None:
+    runs = active_runs()
+    for run in runs:
         run.stop()
+    for run in runs:
         run.join(60)
 
 

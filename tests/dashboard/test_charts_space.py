@@ -51,6 +51,15 @@ def test_outcome_colours_are_fixed_and_shared_colours_are_used() -> None:
     assert [t.marker.color for t in fig.data] == ["#010101", "#020202"]
 
 
+def test_prototypes_keep_a_colour_when_points_are_coloured_by_outcome() -> None:
+    coords, _, images, group = small_space()
+    outcome = ["support", "support", "correct", "wrong", "correct", "correct"]
+    protos = np.array([[0.0, 0.0], [5.0, 5.0]], dtype=np.float32)
+    fig = embedding_scatter(coords, outcome, ["a", "a", "b", "b", "a", "b"], images, group, protos, ["a", "b"])
+    stars = next(t for t in fig.data if t.name == "prototypes")
+    assert len(set(stars.marker.color)) == 1 and stars.marker.color[0] not in {"#222", "black", *OUTCOME_COLORS.values()}
+
+
 def test_selected_rows_reads_clicks_boxes_and_typed_arrays_but_not_prototypes() -> None:
     event = {
         "selection": {

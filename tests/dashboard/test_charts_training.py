@@ -35,7 +35,16 @@ def test_training_curves_without_validation_or_records():
     assert "validation accuracy" not in traces(training_curves(TRAIN))
     empty = training_curves([], [])
     assert all(len(t.x) == 0 for t in empty.data)
-    assert "waiting" in empty.layout.annotations[-1].text  # says why the chart is empty
+    waiting = [a for a in empty.layout.annotations if "waiting" in a.text]  # says why the chart is empty
+    assert [(a.xref, a.yref) for a in waiting] == [("x domain", "y domain"), ("x2 domain", "y2 domain")]  # inside each plot
+    assert all(a.y == 0.5 for a in waiting)  # clear of the axis titles
+
+
+def test_early_charts_tick_whole_episodes():
+    early = training_curves(TRAIN[:2])
+    assert early.layout.xaxis.dtick == 1 and early.layout.xaxis2.dtick == 1 and early.layout.xaxis.tickformat == "d"
+    late = training_curves([{**r, "step": 100 * r["step"]} for r in TRAIN])
+    assert late.layout.xaxis.dtick is None and late.layout.xaxis.tickformat == "d"
 
 
 def test_split_records_by_kind():
@@ -49,6 +58,8 @@ def test_compare_curves_one_line_per_run():
     b = [{"kind": "train", "step": 1, "loss": 9.0, "train_acc": 0.1}]
     fig = compare_curves({"run-a": a, "run-b": b}, "loss")
     assert [t.name for t in fig.data] == ["run-a", "run-b"]
+    colours = [t.line.color for t in fig.data]
+    assert None not in colours and len(set(colours)) == 2  # set here, each its own hue (the theme would give shades of blue)
     assert list(fig.data[1].y) == [9.0]
     val = compare_curves({"run-a": a, "run-b": b}, "val_acc")
     assert list(val.data[0].y) == [0.5, 0.75] and len(val.data[1].x) == 0  # run-b never validated

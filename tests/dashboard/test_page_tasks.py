@@ -83,13 +83,15 @@ def test_tables_of_factors_and_gains():
 def test_tasks_page_without_a_run_asks_for_one(open_app, folder_choice):
     at = open_app("tasks", ms_data=folder_choice)
     assert not at.exception, at.exception
-    assert "Choose a trained run" in texts(at.info) and not chart_keys(at)
+    assert "Choose one of your trained runs" in texts(at.info) and not chart_keys(at)
 
 
 def test_tasks_page_runs_a_study_and_draws_every_view(open_app, folder_choice, runs_dir):
     at = open_app("tasks", ms_data=folder_choice, ms_learner=run_ref(runs_dir))
     assert not at.exception, at.exception
-    assert not chart_keys(at)  # nothing heavy until asked
+    assert not chart_keys(at)  # nothing heavy until asked, but the page says what it will compute and what each start is
+    said = " ".join(m.value for m in at.markdown)
+    assert "What the study computes" in said and all(f"**{start}**:" in said for start in ("cold", "cold-random", "warm", "warm-random"))
     at.number_input(key="ta_stored").set_value(20)
     at.number_input(key="ta_new").set_value(8)
     at.number_input(key="ta_k").set_value(3)

@@ -45,7 +45,8 @@ def run_ref(runs_dir: Path, method: str = "protonet") -> LearnerRef:
 
 def test_embeddings_of_the_episode_with_no_run_show_prototypes_and_exports(open_app, folder_choice):
     at = open_app("embeddings", ms_data=folder_choice)
-    assert "untrained protonet (no run chosen; random weights)" in texts(at.info)
+    assert at.selectbox(key="em_learner").value == LearnerRef()  # the page says which learner, and offers the others
+    assert "An untrained learner's space" in texts(at.caption)
     fig = figure(at, "em_chart")
     names = [t["name"] for t in fig["data"]]
     assert names[0] == "to nearest prototype" and names[-1] == "prototypes" and len(names) == 2 + 5  # 5 classes
@@ -101,7 +102,8 @@ def test_embeddings_say_when_the_learner_does_not_fit_the_data(open_app, folder_
 
 def test_distances_with_no_run_show_the_matrices_and_compare_cells(open_app, folder_choice):
     at = open_app("distances", ms_data=folder_choice)
-    assert "never trained" in texts(at.info)
+    assert at.selectbox(key="di_learner").value == LearnerRef() and at.radio(key="di_fallback").value == "protonet"
+    assert "Learner: an untrained protonet (no run chosen; random weights)" in texts(at.caption)
     assert [k for k in chart_keys(at) if "di_" in k] and len(chart_keys(at)) == 3
     fig = figure(at, "di_query_class")
     names = [t.get("name") for t in fig["data"]]

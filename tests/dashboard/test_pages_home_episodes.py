@@ -19,11 +19,16 @@ def test_home_shows_dataset_learner_device_and_next_steps(open_app):
     at = open_app("home")
     assert at.title[0].value == "MetaScope"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Dataset"] == "glyphs" and metrics["Learner"] == "none yet"
+    assert metrics["Dataset"] == "glyphs" and metrics["Learner"] == "untrained"
     assert metrics["Device"].startswith(("CPU", "CUDA"))
-    links = [link.label for link in at.get("page_link")]
-    assert "1 · Build an episode" in links and "2 · Train a learner" in links and "5 · Compare and evaluate runs" in links
-    assert "**Device**" in sidebar_text(at) and "**Learner** none chosen" in sidebar_text(at)
+    assert "**Device**" in sidebar_text(at) and "**Learner** untrained (no run chosen" in sidebar_text(at)
+
+
+def test_start_here_leads_to_every_page(open_app):
+    at = open_app("home")
+    linked = {link.proto.page.strip("/") for link in at.get("page_link")}
+    pages = {p.stem for p in Path(page_path("home.py")).parent.glob("*.py")} - {"home"}
+    assert linked == pages and {"tasks", "learn", "compare"} <= linked
 
 
 def test_episodes_default_glyphs_draws_a_5_way_1_shot_episode(open_app):
@@ -154,3 +159,59 @@ def test_omniglot_defaults_to_its_env_folder_and_filters_by_alphabet(open_app, o
     assert not at.exception and not at.error
     alphabets = at.selectbox(key="ep_group").options
     assert len(alphabets) > 1 and at.session_state["ms_data"] == DataChoice("omniglot", str(omniglot_dir))
+
+
+def episode_controls(at) -> tuple:
+    """What the controls say: split, N, K, Q, seed."""
+    return (at.selectbox(key="ep_split").value, *(at.number_input(key=f"ep_{k}").value for k in ("n", "k", "q", "seed")))
+
+
+def episode_shape(at) -> tuple:
+    """What the episode on screen is: its split, N, K, Q and seed."""
+    spec = at.session_state["ms_episode"]
+    return (
+        at.session_state["ms_split"],
+        len(spec.class_ids),
+        len(spec.support[0]),
+        len(spec.query[0]),
+        at.session_state["ms_episode_seed"],
+    )
+
+
+def test_switching_datasets_keeps_the_controls_on_the_episode_and_remembers_the_folder(open_app, image_folder):
+    at = open_app("episodes")
+    at.number_input(key="ep_seed").set_value(3).run()
+    at.selectbox(key="ep_dataset").set_value("folder").run()  # no folder yet: the page asks for one
+    assert "Enter the data folder" in at.info[0].value
+    at.text_input(key="ep_dir_folder").input(str(image_folder)).run()
+    assert not at.exception and not at.error
+    assert episode_controls(at) == episode_shape(at) == ("test", 5, 1, 5, 3)
+    assert "5-way 1-shot" in sidebar_text(at) and "folder" in sidebar_text(at)
+    at.selectbox(key="ep_dataset").set_value("glyphs").run()
+    at.selectbox(key="ep_dataset").set_value("folder").run()  # the second time, the folder is still there
+    assert at.text_input(key="ep_dir_folder").value == str(image_folder) and not at.info
+    assert episode_controls(at) == episode_shape(at) == ("test", 5, 1, 5, 3)
+    at.number_input(key="ep_k").increment().run()  # the "+" of K: the episode shown, one more shot
+    assert episode_controls(at) == episode_shape(at) == ("test", 5, 2, 5, 3)
+
+
+def test_a_setting_that_does_not_fit_leaves_the_controls_on_the_episode_shown(open_app, folder_choice):
+    at = open_app("episodes", ms_data=folder_choice)
+    at.number_input(key="ep_n").set_value(9).run()  # the test split has 5 classes
+    assert "use at most 5" in at.error[0].value
+    assert episode_controls(at) == episode_shape(at) == ("test", 5, 1, 5, 0)
+
+
+def test_classes_picked_by_hand_set_n_and_there_is_no_select_all(open_app, folder_choice):
+    at = open_app("episodes", ms_data=folder_choice, ms_split="train")
+    picker = at.multiselect(key="ep_classes")
+    assert picker.proto.max_selections == 20
+    assert picker.proto.select_all == 0  # Streamlit's "Select all" is off: no 10-way episode in one click
+    picker.select(picker.options[0]).select(picker.options[4]).select(picker.options[7]).run()
+    at.button(key="ep_use_classes").click().run()
+    assert episode_controls(at) == episode_shape(at) == ("train", 3, 1, 5, 0)  # N follows the three picks
+    picked = at.session_state["ms_episode"].class_ids
+    at.number_input(key="ep_k").set_value(2).run()  # the picked classes stay while K changes
+    assert at.session_state["ms_episode"].class_ids == picked and episode_shape(at)[:3] == ("train", 3, 2)
+    at.number_input(key="ep_n").set_value(4).run()  # N no longer matches the picks: classes are drawn again
+    assert episode_shape(at)[1] == 4 and at.session_state["ms_fixed_classes"] is None

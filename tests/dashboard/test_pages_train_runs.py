@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from core.store import RunStore
 from core.training.background import start_run
-from core.training.registry import active_run, get_run
+from core.training.registry import REGISTRY, active_runs, get_run
 from dashboard.sidebar import page_path
 from dashboard.state import ISOLATE_ENV, DataChoice, LearnerRef
 from dashboard.train_form import extra_settings, form_defaults, run_config
@@ -84,7 +84,7 @@ def test_method_settings_appear_only_for_the_methods_that_read_them(open_app, fo
     at.selectbox(key="tr_method").set_value("maml").run()
     at.number_input(key="tr_inner_lr").set_value(0.0)
     at.button(key="tr_start").click().run()
-    assert "the inner learning rate must be positive (got 0.0) (see “Inner learning rate”)" in at.error[0].value and active_run() is None
+    assert "the inner learning rate must be positive (got 0.0) (see “Inner learning rate”)" in at.error[0].value and not active_runs()
 
 
 def test_settings_shown_are_the_ones_the_learner_declares():
@@ -121,7 +121,7 @@ def test_bad_settings_show_core_messages_and_start_nothing(open_app, folder_choi
     set_form(at, lr=0.001, n_way=15, rotations=False)  # the train split has 10 classes
     at.button(key="tr_start").click().run()
     assert "use at most 10 classes per episode" in at.error[0].value
-    assert active_run() is None and not (tmp_path / "runs").exists()
+    assert not active_runs() and not (tmp_path / "runs").exists()
     assert at.number_input(key="tr_n_way").value == 15  # the user's input is kept
 
 
@@ -145,43 +145,110 @@ def test_a_real_run_trains_in_the_background_and_its_curves_are_drawn(open_app, 
     loss = next(t for t in fig["data"] if t["name"] == "training loss")
     assert loss["x"][-1] == 30 and len(loss["x"]) == len(run.snapshot().train)
     assert "finished at episode 30" in at.success[0].value
-    at.button(key="tr_use").click().run()
-    assert at.session_state["ms_learner"] == LearnerRef(run.snapshot().run_dir, None, "protonet")
+    assert at.session_state["ms_learner"] == LearnerRef(run.snapshot().run_dir, None, "protonet")  # current once it ended
     assert run.id in " ".join(m.value for m in at.sidebar.markdown)
 
 
 def test_a_refreshed_session_finds_the_run_and_a_second_start_is_refused(open_app, folder_choice):
     stale = open_app("train", ms_data=folder_choice)  # opened before any run: its Start is enabled
-    first = open_app("train", ms_data=folder_choice)
+    me = stale.session_state["ms_visitor"]
+    first = open_app("train", ms_data=folder_choice, ms_visitor=me)  # a second tab of the same browser
     set_form(first, episodes=100_000)
     first.button(key="tr_start").click().run()
     run = get_run(first.session_state["ms_run_id"])
     first.switch_page(page_path("runs.py")).run()  # leaving the page neither stops the run nor starts another
     assert not first.exception and first.dataframe[0].value["run"].tolist() == [run.id]
     first.switch_page(page_path("train.py")).run()
-    assert active_run() is run and first.session_state["ms_run_id"] == run.id
-    refreshed = open_app("train", ms_data=folder_choice)  # a browser refresh: a new session
+    assert active_runs() == [run] and first.session_state["ms_run_id"] == run.id
+    refreshed = open_app("train", ms_data=folder_choice, ms_visitor=me)  # a browser refresh: a new session, the same visitor
     assert refreshed.session_state["ms_run_id"] == run.id
     assert refreshed.button(key="tr_start").disabled and "Leaving this page does not stop it" in refreshed.info[0].value
     stale.button(key="tr_start").click().run()  # its rerun sees the run first: the click starts nothing
-    assert not stale.exception and "A run is training" in stale.info[0].value
-    assert stale.session_state["ms_run_id"] == run.id and active_run() is run
+    assert not stale.exception and "Your run is training or waiting" in stale.info[0].value
+    assert stale.session_state["ms_run_id"] == run.id and active_runs() == [run]
     assert len(RunStore(stale.session_state["ms_runs_dir"]).runs()) == 1  # no second run folder
     wait_for(lambda: run.snapshot().status == "running")
     refreshed.run()
     refreshed.button(key="tr_pause").click().run()
     assert run.snapshot().status == "paused"
+    assert metrics(refreshed)["Time left"] == "paused"  # the clock stops with the run
     refreshed.button(key="tr_resume").click().run()
     assert run.snapshot().status == "running"
     refreshed.button(key="tr_stop").click().run()
     assert run.join(JOIN_S) and run.snapshot().status == "stopped"
 
 
+def test_another_visitor_sees_none_of_my_run_and_waits_in_the_queue(open_app, folder_choice):
+    ann = open_app("train", ms_data=folder_choice)
+    bob = open_app("train", ms_data=folder_choice)  # another browser: another visitor
+    assert ann.session_state["ms_visitor"] != bob.session_state["ms_visitor"]
+    set_form(ann, episodes=100_000)
+    ann.button(key="tr_start").click().run()
+    anns = get_run(ann.session_state["ms_run_id"])
+    bob.run()
+    assert "No run yet" in bob.info[-1].value and not bob.button(key="tr_start").disabled
+    assert not [b for b in bob.button if b.key == "tr_use"] and anns.id not in " ".join(m.value for m in bob.sidebar.markdown)
+    assert "Other visitors' runs on this server (1 training or waiting)" in bob.expander[-1].label  # theirs, on request
+    set_form(bob, episodes=30)
+    bob.button(key="tr_start").click().run()
+    bobs = get_run(bob.session_state["ms_run_id"])
+    assert bobs is not anns and bobs.snapshot().status == "queued" and REGISTRY.waiting() == [bobs]
+    assert "Your run is waiting: 1 of 1 in the queue" in bob.info[-1].value and "METASCOPE_MAX_TRAINING" in bob.info[-1].value
+    assert bob.button(key="tr_start").disabled
+    bob.switch_page(page_path("runs.py")).run()
+    assert bob.dataframe[0].value["run"].tolist() == [bobs.id]  # his own run; ann's on request
+    bob.toggle(key="rn_others").set_value(True).run()
+    assert set(bob.dataframe[0].value["run"]) == {bobs.id, anns.id}
+    anns.stop()  # ann's slot frees: bob's run starts by itself
+    assert anns.join(JOIN_S) and bobs.join(JOIN_S) and bobs.snapshot().status == "finished"
+
+
+def test_a_finished_run_becomes_the_current_learner_unless_another_was_chosen(open_app, folder_choice, runs_dir: Path):
+    at = open_app("train", ms_data=folder_choice)
+    set_form(at, episodes=20, n_way=5, q_query=5)
+    at.button(key="tr_start").click().run()
+    run = get_run(at.session_state["ms_run_id"])
+    assert run.join(JOIN_S)
+    at.run()  # the page that polled it redraws once it ends
+    assert at.session_state["ms_learner"] == LearnerRef(run.snapshot().run_dir, None, "protonet")
+    assert "This is the current learner" in " ".join(c.value for c in at.caption)
+    assert run.id in " ".join(m.value for m in at.sidebar.markdown)
+    at.switch_page(page_path("embeddings.py")).run()
+    assert at.selectbox(key="em_learner").value == LearnerRef(run.snapshot().run_dir, None, "protonet")  # said, and switchable
+
+    other = open_app("train", ms_data=folder_choice, ms_runs_dir=str(runs_dir))
+    set_form(other, episodes=20, n_way=5, q_query=5)
+    other.button(key="tr_start").click().run()
+    second = get_run(other.session_state["ms_run_id"])
+    chosen = next(r for r in RunStore(runs_dir).runs() if r.config().learner.method == "pixel_nn")
+    other.switch_page(page_path("runs.py")).run()
+    other.selectbox(key="rn_pick").set_value(chosen.id).run()
+    other.button(key="rn_use").click().run()  # the visitor picks another learner while the run trains
+    assert second.join(JOIN_S)
+    other.switch_page(page_path("train.py")).run()
+    assert other.session_state["ms_learner"].run_dir == str(chosen.path)  # their choice stands
+    assert other.button(key="tr_use").label == "Use this learner"
+
+
+def test_choosing_a_learner_sets_the_shape_it_trains_with_and_says_why(open_app, folder_choice):
+    at = open_app("train", ms_data=folder_choice)
+    shape = lambda: tuple(at.number_input(key=f"tr_{k}").value for k in ("n_way", "k_shot", "q_query"))  # noqa: E731
+    assert shape() == (30, 1, 5)  # ProtoNet's recipe: more ways in training than in testing
+    assert (
+        "Metric learners train on harder episodes than they are tested on (30-way here, 5-way on the Episodes page)" in at.caption[1].value
+    )
+    at.selectbox(key="tr_method").set_value("maml").run()
+    assert shape() == (5, 1, 15) and at.number_input(key="tr_meta_batch").value == 4
+    assert "the MAML family and model-based learners train on episodes shaped like the test ones" in at.caption[1].value
+    at.selectbox(key="tr_method").set_value("finetune").run()  # no recipe of its own: its family's
+    assert shape() == (5, 1, 15)
+
+
 def test_a_failed_run_shows_its_error_and_the_page_keeps_working(open_app, tiny_config, tmp_path: Path):
     missing = DataChoice("folder", str(tmp_path / "gone"))
-    run = start_run(tiny_config(missing), tmp_path / "runs")
+    run = start_run(tiny_config(missing), tmp_path / "runs", owner="visitor-1")
     assert run.join(JOIN_S) and run.snapshot().status == "failed"
-    at = open_app("train", ms_data=missing)
+    at = open_app("train", ms_data=missing, ms_visitor="visitor-1")
     assert not at.exception
     assert "The run failed" in at.error[0].value and "does not exist" in at.error[0].value
     assert not at.button(key="tr_start").disabled
@@ -228,7 +295,7 @@ def test_load_a_run_as_the_current_learner_and_refuse_a_foreign_checkpoint(open_
     at.selectbox(key="rn_pick").set_value(good.id).run()
     at.button(key="rn_use").click().run()
     assert at.session_state["ms_learner"] == LearnerRef(str(good.path), None, "protonet")
-    assert f"**Learner** {good.id} · step 30 (protonet)" in " ".join(m.value for m in at.sidebar.markdown)
+    assert f"**Learner** {good.id} · step 30 (protonet, trained)" in " ".join(m.value for m in at.sidebar.markdown)
 
 
 def test_evaluate_shows_accuracy_with_ci_and_a_per_class_table(open_app, runs_dir: Path):
