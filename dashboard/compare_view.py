@@ -15,7 +15,7 @@ import streamlit as st
 from core.analysis.comparison import EpisodeComparison
 from core.data import ImageSet
 from core.episodes import EpisodeSpec
-from core.store import CheckpointError, RunStore
+from core.store import CheckpointError, RunStore, is_run_id
 from dashboard import share, state
 from dashboard.charts.training import inner_accuracy_curves
 from dashboard.episode_view import class_label, seeded
@@ -43,7 +43,7 @@ def follow_link(query: Mapping[str, str]) -> list[str]:
     if "learners" in raw:
         wanted = [r for r in raw.pop("learners").split(",") if r]
         store = RunStore(state.runs_dir())
-        here = [r for r in wanted if share.RUN_ID.fullmatch(r) and (store.root / r / "config.json").exists()]
+        here = [r for r in wanted if is_run_id(r) and (store.root / r / "config.json").exists()]
         problems += [tr("run '{run}' named by the link is not in {folder}; it is left out", run=r[:40], folder=store.root)
                      for r in wanted if r not in here]  # fmt: skip
         state.set_compare_runs(tuple(here))
