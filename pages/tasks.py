@@ -1,19 +1,17 @@
-"""Tasks: every task (an episode) as one point: embeddings, similarity, nearest tasks, warm start, NMF factors."""
+"""Tasks: every task (an episode) as one point; warm starts from the nearest stored tasks against random ones."""
 
 import pandas as pd
 import streamlit as st
 
 from core.analysis.projection import METHOD_LABELS, ProjectionParams
 from core.store import RunDir
-from core.tasks import StudyConfig, nearest_tasks, run_study, similarity_matrix
+from core.tasks import StudyConfig, run_study
+from core.tasks.library import LIBRARIES
 from core.tasks.nmf import top_features, top_labels
-from core.tasks.study import EMBEDDINGS, LIBRARIES
-from dashboard import loaders, state, widgets
-from dashboard.charts.images import image_strip
-from dashboard.charts.tasks import factor_rows, gain_rows, loadings_heatmap, similarity_heatmap, start_curves, task_colours, task_scatter
+from core.tasks.study import EMBEDDINGS
+from dashboard import loaders, state, task_panels, widgets
+from dashboard.charts.tasks import factor_rows, loadings_heatmap, similarity_heatmap, task_colours, task_scatter
 from dashboard.state import LearnerRef
-
-LIBRARY_LABELS = {"images": "the same classes, other images", "classes": "other classes of the same groups"}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -30,35 +28,52 @@ def study(run_dir: str, step: int | None, stamp: float, config: StudyConfig):
 
 widgets.sidebar()
 st.title("Tasks")
-st.caption("Each task is one point: tasks sharing classes or groups should lie close, and a new task can start from its neighbours.")
+st.caption("Each task is one point: does a new task learn faster from the stored tasks most similar to it than from random ones?")
 ref = state.learner_ref()
 if ref.run_dir is None:
     st.info("Choose a trained run on the Runs page (or train one): its learner embeds the images of every task.")
     st.stop()
+run = RunDir(ref.run_dir)
+image_set = loaders.image_set(loaders.run_data_choice(run.config()))
+with st.expander("What this study measures", expanded=True):
+    st.markdown(task_panels.ABOUT)
 c = st.columns(5)
-library = c[0].selectbox("Stored tasks hold", LIBRARIES, format_func=LIBRARY_LABELS.get, key="ta_library")
-kind = c[1].selectbox(
-    "Task embedding", EMBEDDINGS, key="ta_embedding", help="metric: DeepSets over prototypes; parameter: a head's Gram matrix"
-)
-stored_n = int(c[2].number_input("Stored tasks", 10, 1000, 150, 10, key="ta_stored"))
+library = c[0].selectbox("Stored tasks", LIBRARIES, format_func=task_panels.LIBRARY_LABELS.get, key="ta_library")
+kind = c[1].selectbox("Nearest by", EMBEDDINGS, format_func=task_panels.RETRIEVAL_LABELS.get, key="ta_embedding")
+stored_n = int(c[2].number_input("Stored tasks", 10, 1000, 200, 10, key="ta_stored"))
 new_n = int(c[3].number_input("New tasks", 5, 500, 60, 5, key="ta_new"))
-k = int(c[4].number_input("Nearest tasks k", 1, 100, 10, key="ta_k"))
+k = int(c[4].number_input("Tasks lending, k", 1, 100, 5, key="ta_k"))
 with widgets.reported():
     config = StudyConfig(stored_tasks=stored_n, new_tasks=new_n, library=library, embedding=kind, k=min(k, stored_n), encoder_steps=150)
 if not st.toggle("Run the study", key="ta_run", help="Trains a small task encoder and fine-tunes every new task: tens of seconds."):
+    saved = task_panels.saved_studies(run)
+    if not saved:
+        st.info(f"No saved figures for this run yet: run the study here, or `python -m core tasks --run {run.path}` to save them.")
+        st.stop()
+    name = st.selectbox("Figures saved by `python -m core tasks` for this run", saved, key="ta_saved")
+    summary = task_panels.load_summary(run, name)
+    task_panels.starts_panel(summary, "ta_saved")
+    task_panels.retrieval_panel(summary, image_set, "ta_saved")
     st.stop()
 with widgets.reported():
     result = study(ref.run_dir, ref.step, loaders.learner_stamp(ref), config)
-image_set = loaders.image_set(loaders.run_data_choice(RunDir(ref.run_dir).config()))
+summary = result.summary()
 specs, n_stored = [t.spec for t in result.stored] + result.new, len(result.stored)
 groups, kinds = result.stored_groups + result.new_groups, ["stored"] * n_stored + ["new"] * len(result.new)
 names = lambda spec: ", ".join(widgets.class_label(image_set, c) for c in spec.class_ids)
-support = lambda spec: image_strip(image_set.images[[i for row in spec.support for i in row]], scale=2)
-tabs = st.tabs(["Task map", "Similarity", "Nearest tasks", "Warm vs cold start", "NMF factors"])
+tabs = st.tabs(["Warm vs cold start", "Retrieved tasks", "Task map", "NMF factors"])
 
 with tabs[0]:
+    task_panels.starts_panel(summary, "ta")
+
+with tabs[1]:
+    task_panels.retrieval_panel(summary, image_set, "ta")
+    similarity = result.similarity[kind].numpy()
+    st.plotly_chart(similarity_heatmap(similarity, result.new_groups, result.stored_groups), key="ta_similarity")
+
+with tabs[2]:
     a, b, d = st.columns(3)
-    shown = a.selectbox("Embedding", EMBEDDINGS, key="ta_map_kind")
+    shown = a.selectbox("Embedding", list(result.embeddings), key="ta_map_kind")
     method = b.selectbox("Projection", list(METHOD_LABELS), format_func=METHOD_LABELS.get, key="ta_method")
     options = ["group", "stored or new", *sorted({c for s in specs for c in s.class_ids})]
     by = d.selectbox(
@@ -75,28 +90,7 @@ with tabs[0]:
     losses = result.encoder_losses
     st.caption(f"Stored tasks are circles, new ones diamonds. Task encoder's contrastive loss: {losses[0]:.3f} → {losses[-1]:.3f}.")
 
-with tabs[1]:
-    st.plotly_chart(similarity_heatmap(similarity_matrix(result.embeddings[kind]).numpy(), groups), key="ta_similarity")
-
-with tabs[2]:
-    j = int(st.number_input("New task", 0, len(result.new) - 1, 0, key="ta_task"))
-    st.image(support(result.new[j]), caption=f"new task {j} ({result.new_groups[j]}): {names(result.new[j])}")
-    e = result.embeddings[kind]
-    index, sims = nearest_tasks(e[:n_stored], e[n_stored + j], min(5, n_stored))
-    for i, s in zip(index[0].tolist(), sims[0].tolist(), strict=True):
-        st.image(support(specs[i]), caption=f"stored task {i} · cosine {s:.3f} · {groups[i]}: {names(specs[i])}")
-
 with tabs[3]:
-    comparison = result.comparison
-    st.plotly_chart(start_curves(comparison.steps, {s: comparison.curve(s) for s in comparison.accuracy}), key="ta_curves")
-    gains = {s: comparison.gain(s) for s in comparison.accuracy if s != "cold"}
-    st.dataframe(pd.DataFrame(gain_rows(comparison.steps, gains)), hide_index=True)
-    st.caption(
-        f"Paired gains over {len(result.new)} new tasks (points ± 95% CI). Fine-tuned: {comparison.settings['model']}. "
-        f"Warm: the mean adapted weights of the {config.k} nearest stored tasks, their head rows matched to the new classes."
-    )
-
-with tabs[4]:
     st.plotly_chart(loadings_heatmap(result.nmf.loadings, result.nmf_groups), key="ta_loadings")
     st.dataframe(pd.DataFrame(factor_rows(top_labels(result.nmf, result.nmf_groups, 2), top_features(result.nmf, 4))), hide_index=True)
     st.caption(f"NMF of {len(result.nmf_groups)} tasks' class memberships (relative reconstruction error {result.nmf.error:.3f}).")

@@ -7,8 +7,9 @@ import sys
 from dataclasses import fields
 
 from core.config import ConfigError
+from core.tasks.library import LIBRARIES
 from core.tasks.models import MODELS
-from core.tasks.study import EMBEDDINGS, LIBRARIES, StudyConfig
+from core.tasks.study import EMBEDDINGS, StudyConfig
 
 # flags taken straight from StudyConfig's fields (name -> help); steps is parsed apart
 _FLAGS = {
@@ -18,7 +19,7 @@ _FLAGS = {
     "stored_k_shot": "shots of the stored tasks",
     "stored_tasks": "tasks in the library",
     "new_tasks": "held-out new tasks",
-    "k": "nearest stored tasks lending their heads",
+    "k": "nearest stored tasks lending their weights (and random ones lending to the control)",
     "lr": "step size of the head model (the network model uses the run's inner_lr)",
     "solve_steps": "fine-tuning steps of a stored task's model",
     "prior_weight": "a transferred row weighs this many steps of the task's data",
@@ -36,14 +37,20 @@ def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     p.add_argument(
         "--library",
-        default="images",
+        default=StudyConfig().library,
         choices=LIBRARIES,
-        help="stored tasks: same characters on other images, or other characters of the same groups",
+        help="stored tasks: of every group, with (mixed) or without (mixed-classes) the new tasks' classes on other images; "
+        "or only the test classes on other images (images), or other test classes (classes)",
     )
     p.add_argument(
         "--model", default="auto", choices=MODELS, help="what a task fine-tunes: the whole network (MAML family) or a frozen-feature head"
     )
-    p.add_argument("--embedding", default="metric", choices=EMBEDDINGS, help="task embedding used to find the nearest stored tasks")
+    p.add_argument(
+        "--embedding",
+        default=StudyConfig().embedding,
+        choices=EMBEDDINGS,
+        help="how the nearest stored tasks are found: prototypes matched one-to-one, or a task embedding's cosine",
+    )
     p.add_argument("--nmf-features", default="membership", choices=("membership", "embedding"))
     p.add_argument("--steps", default="0,1,5,10", help="fine-tuning steps to report, comma-separated")
     defaults = StudyConfig()
@@ -62,6 +69,7 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     from core.experiment import Experiment, load_learner
     from core.store import RunDir
     from core.tasks.nmf import top_features, top_labels
+    from core.tasks.retrieval import precision_lines
     from core.tasks.study import run_study
 
     try:
@@ -77,10 +85,15 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     print(file=sys.stderr)
     shape = f"{config.n_way}-way {config.k_shot}-shot"
     print(f"warm vs cold start: {config.new_tasks} new tasks ({shape}), {config.stored_tasks} stored, library={config.library}")
-    print(f"task embedding: {config.embedding}; k={config.k} nearest stored tasks")
+    print(f"retrieval: {config.embedding}; k={config.k} nearest stored tasks (warm) or k random ones (warm-random)")
     print(f"fine-tuned: {study.comparison.settings['model']}")
-    print("warm start: the mean adapted weights of the k nearest stored tasks, their head rows matched to the new classes")
+    print("warm start: the mean adapted weights of the k stored tasks, their head rows matched to the new classes")
     print(study.comparison.table())
+    print("\n".join(study.comparison.control_lines()))
+    same = study.comparison.to_dict()["same_class_rows"]
+    print(f"head rows lent by the new class itself (on other images): warm {same['warm']:.1%}, warm-random {same['warm-random']:.1%}")
+    print("\nretrieval precision: share of the k first-ranked stored tasks related to the new task (points ± 95% CI; random: base rate)")
+    print("\n".join(precision_lines(study.precision())))
     print(f"\nNMF of {config.nmf_tasks} tasks' {config.nmf_features}: relative error {study.nmf.error:.3f}")
     for f, (feats, groups) in enumerate(zip(top_features(study.nmf, 3), top_labels(study.nmf, study.nmf_groups, 2), strict=True)):
         loads = ", ".join(f"{g} {w:.2f}" for g, w in groups)
