@@ -310,6 +310,13 @@ def test_a_warm_network_starts_from_its_neighbours_backbones(toy, features, foma
     both = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], prior_weight=1.0)
     torch.testing.assert_close(both[name], (stored[0].weights[name] + stored[1].weights[name]) / 2)
     assert one["head.weight"].shape == (4, fomaml_model.learner.feature_dim) and one["head.weight"].abs().sum() > 0
+    body = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], 1.0, lend="backbone")
+    torch.testing.assert_close(body[name], both[name])
+    assert torch.equal(body["head.weight"], cold["head.weight"])  # the backbone alone: a zero head
+    head = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], 1.0, lend="head")
+    unit = lambda w: torch.nn.functional.normalize(w["head.weight"], dim=1)
+    torch.testing.assert_close(unit(head), unit(both))  # the same rows (each scaled to one step on its own backbone)
+    assert torch.equal(head[name], cold[name])  # the head rows alone: the run's own backbone
     assert isinstance(make_task_model("auto", make_learner(LearnerConfig(method="protonet"), 1, 16), features, 5.0), HeadModel)
 
 

@@ -10,6 +10,7 @@ from core.config import ConfigError
 from core.tasks.library import LIBRARIES
 from core.tasks.models import MODELS
 from core.tasks.study import EMBEDDINGS, StudyConfig
+from core.tasks.warmstart import LENDS
 
 # flags taken straight from StudyConfig's fields (name -> help); steps is parsed apart
 _FLAGS = {
@@ -27,6 +28,13 @@ _FLAGS = {
     "nmf_tasks": "tasks factorised by NMF",
     "nmf_factors": "NMF factors (0: one per group)",
     "seed": "seed of every draw",
+}
+
+
+LENT = {
+    "both": "the mean adapted backbone of the k stored tasks and their head rows, matched to the new classes",
+    "backbone": "the mean adapted backbone of the k stored tasks, with a zero head",
+    "head": "the run's own backbone with the k stored tasks' head rows, matched to the new classes",
 }
 
 
@@ -50,6 +58,9 @@ def add_tasks_parser(sub: argparse._SubParsersAction) -> None:
         default=StudyConfig().embedding,
         choices=EMBEDDINGS,
         help="how the nearest stored tasks are found: prototypes matched one-to-one, or a task embedding's cosine",
+    )
+    p.add_argument(
+        "--lend", default="both", choices=LENDS, help="what warm starts take from the stored tasks: backbone and head rows, or one of them"
     )
     p.add_argument("--nmf-features", default="membership", choices=("membership", "embedding"))
     p.add_argument("--steps", default="0,1,5,10", help="fine-tuning steps to report, comma-separated")
@@ -76,7 +87,7 @@ def cmd_tasks(a: argparse.Namespace) -> None:
         steps = tuple(int(s) for s in a.steps.split(","))
     except ValueError:
         raise ConfigError(f"--steps {a.steps!r}: give whole numbers separated by commas, e.g. 0,1,5,10") from None
-    chosen = {k: getattr(a, k) for k in (*_FLAGS, "library", "model", "embedding", "nmf_features")}
+    chosen = {k: getattr(a, k) for k in (*_FLAGS, "library", "model", "embedding", "lend", "nmf_features")}
     config = StudyConfig(**chosen, steps=steps)
     run = RunDir(a.run)
     learner, run_config, checkpoint = load_learner(run, a.checkpoint)
@@ -87,7 +98,7 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     print(f"warm vs cold start: {config.new_tasks} new tasks ({shape}), {config.stored_tasks} stored, library={config.library}")
     print(f"retrieval: {config.embedding}; k={config.k} nearest stored tasks (warm) or k random ones (warm-random)")
     print(f"fine-tuned: {study.comparison.settings['model']}")
-    print("warm start: the mean adapted weights of the k stored tasks, their head rows matched to the new classes")
+    print(f"warm start: {LENT[config.lend]}")
     print(study.comparison.table())
     print("\n".join(study.comparison.control_lines()))
     same = study.comparison.to_dict()["same_class_rows"]
@@ -98,7 +109,8 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     for f, (feats, groups) in enumerate(zip(top_features(study.nmf, 3), top_labels(study.nmf, study.nmf_groups, 2), strict=True)):
         loads = ", ".join(f"{g} {w:.2f}" for g, w in groups)
         print(f"  factor {f}: mean loading of tasks by group: {loads}; top features: {', '.join(n for n, _ in feats)}")
-    name = f"tasks-{config.library}-{config.embedding}-seed{config.seed}.json"
+    lent = "" if config.lend == "both" else f"-{config.lend}"
+    name = f"tasks-{config.library}-{config.embedding}{lent}-seed{config.seed}.json"
     run.write_json(name, {**study.summary(), "checkpoint_step": checkpoint.step})
     print(f"figures written to {run.path / name}", file=sys.stderr)
 

@@ -34,7 +34,7 @@ from core.tasks.models import MODELS, make_task_model
 from core.tasks.nmf import NMFResult, membership_matrix, task_nmf
 from core.tasks.retrieval import RETRIEVALS, centroid_vectors, matching_similarity, precision_table, random_neighbours, top_k
 from core.tasks.similarity import cross_similarity
-from core.tasks.warmstart import StartComparison, StoredTask, compare_starts, solve_tasks
+from core.tasks.warmstart import LENDS, StartComparison, StoredTask, compare_starts, solve_tasks
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBEDDINGS = RETRIEVALS  # the ways of finding the nearest stored tasks (the flag keeps its first name)
@@ -58,6 +58,7 @@ class StudyConfig:
     lr: float = 5.0  # the head model's step size (features are unit vectors, so the loss is flat: large steps)
     solve_steps: int = 10  # fine-tuning steps of a stored task's model
     prior_weight: float = 0.5  # a transferred row weighs this many fine-tuning steps of the task's own data
+    lend: str = "both"  # both | backbone | head: what warm starts take from the stored tasks (core.tasks.warmstart.LENDS)
     encoder_steps: int = 300
     nmf_tasks: int = 400
     nmf_factors: int = 0  # 0: one per group of the dataset (at most 12)
@@ -69,6 +70,7 @@ class StudyConfig:
         checks = [
             (self.library in LIBRARIES, f"unknown library '{self.library}'; use one of: {', '.join(LIBRARIES)}"),
             (self.model in MODELS, f"unknown task model '{self.model}'; use one of: {', '.join(MODELS)}"),
+            (self.lend in LENDS, f"unknown lend '{self.lend}'; use one of: {', '.join(LENDS)}"),
             (self.embedding in EMBEDDINGS, f"unknown embedding '{self.embedding}'; use one of: {', '.join(EMBEDDINGS)}"),
             (self.nmf_features in ("membership", "embedding"), f"unknown NMF features '{self.nmf_features}'; use membership or embedding"),
             (
@@ -172,7 +174,7 @@ def run_study(
     random = random_neighbours(len(stored), len(new), config.k, config.seed)
     comparison = compare_starts(
         model, features, stored, new, nearest, random, config.steps, config.prior_weight, config.seed,
-        on_task=lambda done, total: report("fine-tuning the new tasks", done, total),
+        on_task=lambda done, total: report("fine-tuning the new tasks", done, total), lend=config.lend,
     )  # fmt: skip
     nmf, nmf_groups = study_nmf(features, image_set, config)
     groups = [stored_drawer.group_of(s) for s in stored_specs], [new_drawer.group_of(s) for s in new]

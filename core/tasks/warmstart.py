@@ -44,6 +44,7 @@ from core.tasks.features import ImageFeatures
 from core.tasks.models import TaskModel, accuracy, adapt, mean_body, task_data
 
 STARTS = ("cold", "cold-random", "warm", "warm-random")
+LENDS = ("both", "backbone", "head")  # what a warm start takes from the stored tasks (an ablation: which part carries the gain)
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,20 @@ def warm_start(
     prototypes: torch.Tensor,
     neighbours: Sequence[StoredTask],
     prior_weight: float,
+    lend: str = "both",
 ) -> Weights:
-    """The new task's start: the neighbours' mean adapted backbone (if the model has one) and their matched head rows."""
-    cold = model.cold(len(spec.class_ids))
-    device = cold["head.weight"].device
-    body = {k: v.to(device) for k, v in mean_body([t.weights for t in neighbours]).items()}
-    base = {**cold, **body}
-    scale = prior_weight * step_scale(model, base, *model.data(spec.support))
-    return {**base, **{k: v.to(device) for k, v in transfer_head(prototypes, neighbours, scale).items()}}
+    """The new task's start: the neighbours' mean adapted backbone (if the model has one) and their matched head
+    rows; lend 'backbone' keeps the cold (zero) head, 'head' the cold backbone (LENDS)."""
+    if lend not in LENDS:
+        raise ValueError(f"unknown lend '{lend}'; use one of: {', '.join(LENDS)}")
+    start = model.cold(len(spec.class_ids))
+    device = start["head.weight"].device
+    if lend != "head":
+        start |= {k: v.to(device) for k, v in mean_body([t.weights for t in neighbours]).items()}
+    if lend == "backbone":
+        return start
+    scale = prior_weight * step_scale(model, start, *model.data(spec.support))
+    return {**start, **{k: v.to(device) for k, v in transfer_head(prototypes, neighbours, scale).items()}}
 
 
 def random_head(n_way: int, dim: int, generator: torch.Generator) -> Weights:
@@ -189,6 +196,7 @@ def compare_starts(
     prior_weight: float = 0.5,
     seed: int = 0,
     on_task: Callable[[int, int], None] | None = None,
+    lend: str = "both",
 ) -> StartComparison:
     """Fine-tune each new task's model from every start in STARTS; accuracy on its queries after each of `steps`.
 
@@ -210,7 +218,7 @@ def compare_starts(
         starts = {
             "cold": cold,
             "cold-random": {**cold, **{key: v.to(cold[key].device) for key, v in head.items()}},
-            **{name: warm_start(model, spec, protos, chosen, prior_weight) for name, chosen in lenders.items()},
+            **{name: warm_start(model, spec, protos, chosen, prior_weight, lend) for name, chosen in lenders.items()},
         }
         for name, chosen in lenders.items():
             lent = lent_classes(protos, chosen)
@@ -222,7 +230,7 @@ def compare_starts(
         if on_task:
             on_task(j + 1, len(tasks))
     settings = {
-        "k": int(nearest.shape[1]), "lr": model.lr, "prior_weight": prior_weight, "seed": seed, "stored_tasks": len(library),
+        "k": int(nearest.shape[1]), "lr": model.lr, "prior_weight": prior_weight, "lend": lend, "seed": seed, "stored_tasks": len(library),
         "model": model.describe,
     }  # fmt: skip
     return StartComparison(steps, accuracy_of, settings, same_class)

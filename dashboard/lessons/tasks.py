@@ -91,13 +91,34 @@ T = register(
         "warm_head": ("Warm start versus cold start", "热启动与冷启动"),
         "warm_text": (
             "Each new task's linear head is fine-tuned on its single support image per class from four starts: zero (**cold**), "
-            "random weights as nn.Linear draws them (**cold-random**, the usual fine-tuning start), the heads of its k nearest "
-            "stored tasks (**warm**), or the heads of k random stored tasks (**warm-random**, the control: it shows whether "
-            "similarity, not merely having a library, is what helps). Query accuracy, mean over the {new} new tasks:",
+            "random weights as nn.Linear draws them (**cold-random**, the usual fine-tuning start), the head rows of its k nearest "
+            "stored tasks, each lent to the new class whose prototype it matches (**warm**), or the rows of k stored tasks drawn "
+            "at random, lent the very same way (**warm-random**, the control: only the choice of tasks differs, so warm − "
+            "warm-random is what similarity itself is worth). Query accuracy, mean over the {new} new tasks:",
             "每个新任务的线性分类头在每类仅有的一张支持图片上微调，起点有四种：全零（**冷启动**）、"
-            "像 nn.Linear 那样随机初始化（**随机冷启动**，即通常的微调起点）、k 个最近已存任务的分类头（**热启动**），"
-            "以及 k 个随机已存任务的分类头（**随机热启动**，作为对照：它说明起作用的是相似性，而不仅仅是有一个任务库）。"
+            "像 nn.Linear 那样随机初始化（**随机冷启动**，即通常的微调起点）、k 个最近已存任务的分类头各行，"
+            "每一行借给原型与之最匹配的新类别（**热启动**），以及以完全相同方式借来的 k 个随机已存任务的分类头各行"
+            "（**随机热启动**，作为对照：只有所选任务不同，因此“热启动 − 随机热启动”正是相似性本身的价值）。"
             "下面是 {new} 个新任务上查询准确率的平均值：",
+        ),
+        "measured": (
+            "**What the full study measured** (`python -m core tasks`, Omniglot: 200 new 5-way 1-shot tasks, a library of 400 "
+            "tasks from all eight alphabets, k = 5 by matched prototypes). The nearest stored tasks share the new task's alphabet "
+            "98% of the time and hold one of its very characters 88% (random picks: 12.5% and 5.8%). After one step, warm beats "
+            "warm-random by **+3.83 ± 1.17** points when the whole fomaml network is fine-tuned and by **+5.06 ± 1.11** for a head "
+            "on ProtoNet features (glyphs: +1.73 ± 0.67): similarity matters. Over cold, the network gains +3.15 ± 1.06 and "
+            "warm-random gains nothing, so all of it comes from choosing similar tasks; the ProtoNet head gains nothing "
+            "(+0.30 ± 0.74): its cold first step is already a prototype classifier from the task's own images, and the borrowed "
+            "rows only save that step (80% before any step against 20%). The study's first library held only the two test "
+            "alphabets and lent from 20 tasks: random picks were as related as the nearest, and warm-random did as well as warm.",
+            "**完整研究的测量结果**（`python -m core tasks`，Omniglot：200 个新的 5-way 1-shot 任务，任务库含来自全部八种文字的 "
+            "400 个任务，按原型匹配取 k = 5）。最近的已存任务有 98% 与新任务属于同一种文字，有 88% 包含新任务的某个字符本身"
+            "（随机选取分别只有 12.5% 和 5.8%）。微调一步后，若微调整个 fomaml 网络，热启动比随机热启动高 **+3.83 ± 1.17** 个"
+            "百分点；若在 ProtoNet 特征上微调分类头，则高 **+5.06 ± 1.11**（glyphs 上为 +1.73 ± 0.67）：相似性确实起作用。"
+            "与冷启动相比，网络提高了 +3.15 ± 1.06，而随机热启动毫无提高，所以全部收益都来自选择相似的任务；ProtoNet 的分类头"
+            "则没有提高（+0.30 ± 0.74）：它冷启动的第一步本身就是用任务自己的图片构成的原型分类器，借来的各行只是省掉了这一步"
+            "（未微调时 80% 对 20%）。研究最初的任务库只含两种测试文字，并从 20 个任务借用：随机选取与最近邻同样相关，"
+            "于是随机热启动与热启动表现一样好。",
         ),
         "curves": ("Query accuracy after each number of fine-tuning steps", "不同微调步数后的查询准确率"),
         "start_cold": ("cold", "冷启动"),
@@ -249,6 +270,7 @@ def render(ctx: Context) -> None:
     st.markdown(T("warm_text", new=NEW_TASKS))
     series = {T(f"start_{start}"): result.accuracy[start].mean(1) for start in STARTS} | {T("task_line"): result.accuracy["warm"][:, i]}
     st.plotly_chart(charts.lines(list(STEPS), series, T("curves"), T("x_steps"), T("y_accuracy")), key="ln_tasks_starts")
+    st.markdown(T("measured"))
 
     related = int(result.related[i, chosen].sum())
     with exercise(T("exercise")):
