@@ -46,8 +46,25 @@ def saved_studies(run: RunDir) -> list[str]:
     return sorted(p.name for p in run.path.glob("tasks-*.json"))
 
 
-def load_summary(run: RunDir, name: str) -> dict:
-    return json.loads((run.path / name).read_text())
+def saved_panel(run: RunDir, image_set: ImageSet) -> None:
+    """The figures `python -m core tasks` saved for this run (the curves and the retrieved tasks), or how to make them."""
+    saved = saved_studies(run)
+    again = f"`python -m core tasks --run {run.path}`"
+    if not saved:
+        st.info(f"No saved figures for this run yet: run the study here, or {again} to save them.")
+        return
+    name = st.selectbox("Figures saved by `python -m core tasks` for this run", saved, key="ta_saved")
+    try:
+        summary = json.loads((run.path / name).read_text())
+    except (OSError, ValueError) as exc:
+        st.warning(f"{name} cannot be read ({exc}); run {again} again.")
+        return
+    missing = [key for key in ("warm_start", "retrieval_precision", "examples") if key not in summary]
+    if missing or "warm_minus_random" not in summary["warm_start"]:
+        st.warning(f"{name} was written by an earlier MetaScope, without warm-random's figures; run {again} again.")
+        return
+    starts_panel(summary, "ta_saved")
+    retrieval_panel(summary, image_set, "ta_saved")
 
 
 def starts_panel(summary: dict, key: str) -> None:
@@ -66,7 +83,7 @@ def starts_panel(summary: dict, key: str) -> None:
 
 
 def first_shots(image_set: ImageSet, task: dict) -> object:
-    """One support image of each class of a task (EpisodeSpec.to_dict()), side by side."""
+    """One support image of each class of a task ({'class_ids', 'support'}: core.tasks.study.support_of), side by side."""
     return image_strip(image_set.images[[row[0] for row in task["support"]]], scale=2)
 
 

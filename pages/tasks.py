@@ -46,14 +46,7 @@ k = int(c[4].number_input("Tasks lending, k", 1, 100, 5, key="ta_k"))
 with widgets.reported():
     config = StudyConfig(stored_tasks=stored_n, new_tasks=new_n, library=library, embedding=kind, k=min(k, stored_n), encoder_steps=150)
 if not st.toggle("Run the study", key="ta_run", help="Trains a small task encoder and fine-tunes every new task: tens of seconds."):
-    saved = task_panels.saved_studies(run)
-    if not saved:
-        st.info(f"No saved figures for this run yet: run the study here, or `python -m core tasks --run {run.path}` to save them.")
-        st.stop()
-    name = st.selectbox("Figures saved by `python -m core tasks` for this run", saved, key="ta_saved")
-    summary = task_panels.load_summary(run, name)
-    task_panels.starts_panel(summary, "ta_saved")
-    task_panels.retrieval_panel(summary, image_set, "ta_saved")
+    task_panels.saved_panel(run, image_set)
     st.stop()
 with widgets.reported():
     result = study(ref.run_dir, ref.step, loaders.learner_stamp(ref), config)

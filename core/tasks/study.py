@@ -114,10 +114,10 @@ class TaskStudy:
         return precision_table(self.similarity, self.related, sorted({1, min(5, len(self.stored)), self.config.k}))
 
     def lender(self, j: int, i: int) -> dict:
-        """Stored task i as new task j sees it: {'index', 'task' (EpisodeSpec.to_dict()), 'group', 'similarity'
+        """Stored task i as new task j sees it: {'index', 'task' ({'class_ids', 'support'}), 'group', 'similarity'
         (by the study's retrieval), 'same group', 'shared classes' (how many of j's classes it holds)}."""
         return {
-            "index": i, "task": self.stored[i].spec.to_dict(), "group": self.stored_groups[i],
+            "index": i, "task": support_of(self.stored[i].spec), "group": self.stored_groups[i],
             "similarity": float(self.similarity[self.config.embedding][j, i]), "same group": bool(self.related["group"][j, i]),
             "shared classes": len(set(self.new[j].class_ids) & set(self.stored[i].spec.class_ids)),
         }  # fmt: skip
@@ -128,7 +128,7 @@ class TaskStudy:
         lenders = lambda j, chosen: [self.lender(j, i) for i in chosen[j].tolist()]
         return [
             {
-                "task": self.new[j].to_dict(),
+                "task": support_of(self.new[j]),
                 "group": self.new_groups[j],
                 "nearest": lenders(j, self.nearest),
                 "random": lenders(j, self.random),
@@ -142,6 +142,11 @@ class TaskStudy:
             "config": asdict(self.config), "warm_start": self.comparison.to_dict(), "retrieval_precision": self.precision(),
             "examples": self.examples(), "nmf_error": self.nmf.error,
         }  # fmt: skip
+
+
+def support_of(spec: EpisodeSpec) -> dict:
+    """{'class_ids', 'support'} of a task as plain lists: what the page needs to show it (its queries left out)."""
+    return {"class_ids": list(spec.class_ids), "support": [list(row) for row in spec.support]}
 
 
 def run_study(

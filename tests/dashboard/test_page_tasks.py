@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -134,6 +137,12 @@ def test_tasks_page_shows_the_figures_the_cli_saved_before_any_toggle(open_app, 
     assert curves == ["cold", "cold-random", "warm", "warm-random"]
     captions = [c for image in at.image for c in image.captions]
     assert sum(c.startswith("stored task") for c in captions) == 2 * 2
+    old = {"config": {}, "warm_start": {"steps": [0, 1], "curves": {}, "gains": {}}, "nmf_error": 0.5}  # before warm-random figures
+    (Path(ref.run_dir) / "tasks-images-metric-seed0.json").write_text(json.dumps(old))
+    at.run()
+    at.selectbox(key="ta_saved").set_value("tasks-images-metric-seed0.json").run()
+    assert not at.exception, at.exception
+    assert "earlier MetaScope" in texts(at.warning) and not chart_keys(at)
 
 
 def test_tasks_page_says_what_to_change_when_tasks_cannot_be_drawn(open_app, folder_choice, runs_dir):
