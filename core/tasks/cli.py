@@ -102,7 +102,8 @@ def cmd_tasks(a: argparse.Namespace) -> None:
     print(study.comparison.table())
     print("\n".join(study.comparison.control_lines()))
     same = study.comparison.to_dict()["same_class_rows"]
-    print(f"head rows lent by the new class itself (on other images): warm {same['warm']:.1%}, warm-random {same['warm-random']:.1%}")
+    if config.lend != "backbone":
+        print(f"head rows lent by the new class itself (on other images): warm {same['warm']:.1%}, warm-random {same['warm-random']:.1%}")
     print("\nretrieval precision: share of the k first-ranked stored tasks related to the new task (points ± 95% CI; random: base rate)")
     print("\n".join(precision_lines(study.precision())))
     print(f"\nNMF of {config.nmf_tasks} tasks' {config.nmf_features}: relative error {study.nmf.error:.3f}")
