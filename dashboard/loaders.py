@@ -250,7 +250,12 @@ def _comparison(
     return compare_learners(learners, episode(choice, spec))
 
 
-STUDY_STAGES = (N_("training the task encoder"), N_("solving the stored tasks"), N_("fine-tuning the new tasks"))  # core's words
+STUDY_STAGES = (  # core.tasks.study.run_study's words
+    N_("training the task encoder"),
+    N_("solving the stored tasks"),
+    N_("ranking the library"),
+    N_("fine-tuning the new tasks"),
+)
 
 
 @stamped

@@ -1,50 +1,61 @@
-"""Tasks: every task (an episode) as one point: embeddings, similarity, nearest tasks, warm start, NMF factors."""
+"""Tasks: every task (an episode) as one point; warm starts from the nearest stored tasks against random ones."""
 
 import pandas as pd
 import streamlit as st
 
 from core.analysis.projection import METHOD_LABELS, ProjectionParams
 from core.store import RunDir
-from core.tasks import StudyConfig, nearest_tasks, similarity_matrix
+from core.tasks import StudyConfig
+from core.tasks.library import LIBRARIES
 from core.tasks.nmf import top_features, top_labels
-from core.tasks.study import EMBEDDINGS, LIBRARIES
-from dashboard import episode_view, errors, learner_choice, loaders, sidebar, tasks_view
-from dashboard.charts.images import image_strip
-from dashboard.charts.tasks import factor_rows, gain_rows, loadings_heatmap, similarity_heatmap, start_curves, task_colours, task_scatter
+from core.tasks.study import EMBEDDINGS
+from dashboard import episode_view, errors, learner_choice, loaders, sidebar, task_panels
+from dashboard.charts.tasks import factor_rows, loadings_heatmap, similarity_heatmap, task_colours, task_scatter
 from dashboard.i18n import tr
 
 sidebar.sidebar()
 st.title(tr("Tasks"))
-st.caption(tr("Each task is one point: tasks sharing classes or groups should lie close, and a new task can start from its neighbours."))
+st.caption(tr("Each task is one point: does a new task learn faster from the stored tasks most similar to it than from random ones?"))
 ref = learner_choice.learner_bar("ta_learner", tr("none (choose a trained run)"))
 if ref.run_dir is None:
     st.info(tr("Choose one of your trained runs above (or train one): its learner embeds the images of every task."))
-    tasks_view.what_the_study_does()
+    task_panels.what_the_study_does(StudyConfig())
     st.stop()
+run = RunDir(ref.run_dir)
+image_set = loaders.image_set(loaders.run_data_choice(run.config()))
 c = st.columns(5)
-library = c[0].selectbox(tr("Stored tasks hold"), LIBRARIES, format_func=lambda v: tr(tasks_view.LIBRARY_LABELS[v]), key="ta_library")
-kind = c[1].selectbox(tr("Task embedding"), EMBEDDINGS, key="ta_embedding", format_func=lambda v: tr(tasks_view.EMBEDDING_LABELS[v]),
-                      help=tr("metric: DeepSets over prototypes; parameter: a head's Gram matrix"))  # fmt: skip
-stored_n = int(c[2].number_input(tr("Stored tasks"), 10, 1000, 150, 10, key="ta_stored"))
+library = c[0].selectbox(tr("Stored tasks hold"), LIBRARIES, format_func=lambda v: tr(task_panels.LIBRARY_LABELS[v]), key="ta_library")
+kind = c[1].selectbox(tr("Nearest by"), EMBEDDINGS, format_func=lambda v: tr(task_panels.RETRIEVAL_LABELS[v]), key="ta_embedding")
+stored_n = int(c[2].number_input(tr("Stored tasks"), 10, 1000, 200, 10, key="ta_stored"))
 new_n = int(c[3].number_input(tr("New tasks"), 5, 500, 60, 5, key="ta_new"))
-k = int(c[4].number_input(tr("Nearest tasks k"), 1, 100, 10, key="ta_k"))
+k = int(c[4].number_input(tr("Tasks lending, k"), 1, 100, 5, key="ta_k"))
 with errors.reported():
     config = StudyConfig(stored_tasks=stored_n, new_tasks=new_n, library=library, embedding=kind, k=min(k, stored_n), encoder_steps=150)
+with st.expander(tr("What this study measures"), expanded=not st.session_state.get("ta_run")):  # folded once it has run
+    task_panels.what_the_study_does(config)
 if not st.toggle(tr("Run the study"), key="ta_run", help=tr("Trains a small task encoder and fine-tunes every new task: tens of seconds.")):
-    tasks_view.what_the_study_does()
+    task_panels.saved_panel(run, image_set)
     st.stop()
 with errors.reported():
     result = loaders.task_study(ref, config)
-image_set = loaders.image_set(loaders.run_data_choice(RunDir(ref.run_dir).config()))
+summary = result.summary()
 specs, n_stored = [t.spec for t in result.stored] + result.new, len(result.stored)
 groups, kinds = result.stored_groups + result.new_groups, ["stored"] * n_stored + ["new"] * len(result.new)
 names = lambda spec: ", ".join(episode_view.class_label(image_set, c) for c in spec.class_ids)
-support = lambda spec: image_strip(image_set.images[[i for row in spec.support for i in row]], scale=2)
-tabs = st.tabs([tr("Task map"), tr("Similarity"), tr("Nearest tasks"), tr("Warm vs cold start"), tr("NMF factors")])
+tabs = st.tabs([tr("Warm vs cold start"), tr("Retrieved tasks"), tr("Task map"), tr("NMF factors")])
 
 with tabs[0]:
+    task_panels.starts_panel(summary, "ta")
+
+with tabs[1]:
+    task_panels.retrieval_panel(summary, image_set, "ta")
+    st.plotly_chart(similarity_heatmap(result.similarity[kind].numpy(), result.new_groups, result.stored_groups), key="ta_similarity")
+
+with tabs[2]:
     a, b, d = st.columns(3)
-    shown = a.selectbox(tr("Embedding"), EMBEDDINGS, key="ta_map_kind", format_func=lambda v: tr(tasks_view.EMBEDDING_LABELS[v]))
+    shown = a.selectbox(
+        tr("Embedding"), list(result.embeddings), key="ta_map_kind", format_func=lambda v: tr(task_panels.RETRIEVAL_LABELS[v])
+    )
     method = b.selectbox(tr("Projection"), list(METHOD_LABELS), format_func=METHOD_LABELS.get, key="ta_method")
     options = ["group", "stored or new", *sorted({c for s in specs for c in s.class_ids})]
     holds = lambda v: tr(v) if isinstance(v, str) else tr("holds {cls}", cls=episode_view.class_label(image_set, v))  # noqa: E731
@@ -60,31 +71,7 @@ with tabs[0]:
     st.caption(tr("Stored tasks are circles, new ones diamonds. Task encoder's contrastive loss: {first} → {last}.",
                   first=f"{losses[0]:.3f}", last=f"{losses[-1]:.3f}"))  # fmt: skip
 
-with tabs[1]:
-    st.plotly_chart(similarity_heatmap(similarity_matrix(result.embeddings[kind]).numpy(), groups), key="ta_similarity")
-
-with tabs[2]:
-    j = int(st.number_input(tr("New task"), 0, len(result.new) - 1, 0, key="ta_task"))
-    st.image(
-        support(result.new[j]),
-        caption=tr("new task {j} ({group}): {classes}", j=j, group=result.new_groups[j], classes=names(result.new[j])),
-    )
-    e = result.embeddings[kind]
-    index, sims = nearest_tasks(e[:n_stored], e[n_stored + j], min(5, n_stored))
-    for i, s in zip(index[0].tolist(), sims[0].tolist(), strict=True):
-        st.image(support(specs[i]), caption=tr("stored task {i} · cosine {s} · {group}: {classes}", i=i, s=f"{s:.3f}", group=groups[i],
-                                               classes=names(specs[i])))  # fmt: skip
-
 with tabs[3]:
-    comparison = result.comparison
-    st.plotly_chart(start_curves(comparison.steps, {s: comparison.curve(s) for s in comparison.accuracy}), key="ta_curves")
-    gains = {s: comparison.gain(s) for s in comparison.accuracy if s != "cold"}
-    st.dataframe(pd.DataFrame(gain_rows(comparison.steps, gains)), hide_index=True)
-    st.caption(tr("Paired gains over {n} new tasks (points ± 95% CI). Fine-tuned: {model}.", n=len(result.new),
-                  model=comparison.settings["model"]))  # fmt: skip
-    tasks_view.starts_explained(config.k)
-
-with tabs[4]:
     st.plotly_chart(loadings_heatmap(result.nmf.loadings, result.nmf_groups), key="ta_loadings")
     st.dataframe(pd.DataFrame(factor_rows(top_labels(result.nmf, result.nmf_groups, 2), top_features(result.nmf, 4))), hide_index=True)
     st.caption(tr("NMF of {n} tasks' class memberships (relative reconstruction error {error}).", n=len(result.nmf_groups),

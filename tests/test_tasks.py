@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from core.analysis.projection import pca
 from core.cli import main
 from core.config import ConfigError, EpisodeShape, LearnerConfig
 from core.data.base import ImageSet
+from core.data.splits import ClassSplit
 from core.episodes import EpisodeError, EpisodeSpec
 from core.learners import make_learner
 from core.tasks.draw import TaskDrawer, split_classes_within_groups, split_images
 from core.tasks.embedding import TaskEncoder, metric_embeddings, parameter_embeddings, train_task_encoder
 from core.tasks.features import ImageFeatures, cold_head, finetune, head_accuracy
+from core.tasks.library import library_drawers, related
 from core.tasks.models import HeadModel, NetworkModel, adapt, make_task_model
 from core.tasks.nmf import membership_matrix, task_nmf, top_features, top_labels
-from core.tasks.similarity import cross_similarity, nearest_tasks, similarity_matrix
+from core.tasks.retrieval import (
+    RETRIEVALS,
+    base_rate,
+    matching_similarity,
+    precision_at,
+    precision_lines,
+    precision_table,
+    random_neighbours,
+    top_k,
+)
+from core.tasks.similarity import cross_similarity, nearest_tasks, similarity_coords, similarity_matrix
 from core.tasks.study import StudyConfig
 from core.tasks.warmstart import compare_starts, solve_tasks, transfer_head, warm_start
 from tests.conftest import make_toy_set
@@ -109,6 +123,73 @@ def test_contrastive_training_brings_tasks_sharing_classes_closer():
     assert close.mean() > far.mean() + 0.2 and (close > far).float().mean() > 0.8
 
 
+def planted_split(image_set: ImageSet) -> ClassSplit:
+    """make_toy_set's groups are i % groups: group-0 is the test group, group-1 validation, the others training."""
+    by_group = lambda g: tuple(c for c in range(image_set.n_classes) if image_set.class_groups[c] == f"group-{g}")
+    train = tuple(c for c in range(image_set.n_classes) if c not in by_group(0) + by_group(1))
+    return ClassSplit(train, by_group(1), by_group(0))
+
+
+def test_libraries_hold_what_they_say(toy):
+    split, shape = planted_split(toy), EpisodeShape(4, 1, 3)
+    stored, new = library_drawers(toy, split, "mixed", shape, stored_k_shot=2, seed=0)
+    assert set(new.members) == {"group-0"} and set(stored.members) == {f"group-{g}" for g in range(3)}
+    for c in split.test:  # the new tasks' classes are stored too, on other images
+        assert len(stored.images[c]) == 3 and not set(stored.images[c]) & set(new.images[c])
+    stored, new = library_drawers(toy, split, "mixed-classes", shape, stored_k_shot=2, seed=0)
+    assert not set(stored.images) & set(new.images) and set(stored.members) == {f"group-{g}" for g in range(3)}
+    specs = stored.draw_many(12), new.draw_many(4)
+    assert not related(toy, specs[1], specs[0], "class").any() and related(toy, specs[1], specs[0], "group").sum() == 4 * 4
+    with pytest.raises(ValueError, match="library"):
+        library_drawers(toy, split, "nope", shape, 2)
+
+
+def test_precision_at_k_counts_the_related_among_the_first_ranked():
+    similarity = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]])
+    relation = torch.tensor([[True, False, False], [False, False, True]])
+    assert precision_at(similarity, relation, 1)[0] == 0.5  # task 0 finds its related task first, task 1 does not
+    assert precision_at(similarity, relation, 2)[0] == 0.5 and precision_at(similarity, relation, 3)[0] == pytest.approx(1 / 3)
+    assert base_rate(relation) == pytest.approx(2 / 6)
+    rows = precision_table({"a": similarity}, {"class": relation}, [1, 2])
+    assert rows[0]["P@1"][0] == 0.5 and rows[0]["base rate"] == pytest.approx(2 / 6)
+    assert precision_lines(rows)[1].split()[:4] == ["a", "class", "33.3", "50.0"]
+
+
+def test_optimal_matching_of_prototypes_ignores_class_order_and_compares_any_n_way(toy, features):
+    specs = TaskDrawer(toy, range(24), SHAPE, seed=0).draw_many(3)
+    protos = [features.prototypes(s) for s in specs]
+    moved = [features.prototypes(relabelled(s, [2, 0, 3, 1])) for s in specs]
+    s = matching_similarity(protos, moved)
+    torch.testing.assert_close(s.diagonal(), torch.ones(3))  # every task matches its relabelled self exactly
+    torch.testing.assert_close(s, matching_similarity(protos, protos))
+    three = matching_similarity([protos[0][:3]], protos)  # a 3-way task against 4-way ones: the 3 best pairs
+    assert three.shape == (1, 3) and three[0, 0] == pytest.approx(1.0)
+
+
+def test_retrieval_finds_the_planted_relation():
+    """A library of every group, new tasks on the test group: stored tasks holding a new task's very classes (on other
+    images) must come first by matched prototypes; the group alone carries nothing here (toy groups are arbitrary)."""
+    image_set = make_toy_set(n_classes=96, per_class=12, size=16, seed=5, groups=6)
+    features = pixel_features(image_set)
+    stored, new = library_drawers(image_set, planted_split(image_set), "mixed", EpisodeShape(5, 1, 5), stored_k_shot=4, seed=0)
+    stored_specs, new_specs = stored.draw_many(90), new.draw_many(30)
+    shares = related(image_set, new_specs, stored_specs, "class")
+    assert shares.tolist() == [[bool(set(a.class_ids) & set(b.class_ids)) for b in stored_specs] for a in new_specs]
+    similarity = matching_similarity([features.prototypes(t) for t in new_specs], [features.prototypes(t) for t in stored_specs])
+    assert base_rate(shares) < 0.2
+    assert precision_at(similarity, shares, 1)[0] == 1.0 and precision_at(similarity, shares, 3)[0] > 0.9
+    neighbours = top_k(similarity, 3)
+    held = [len(set(new_specs[j].class_ids) & set(stored_specs[i].class_ids)) for j in range(30) for i in neighbours[j].tolist()]
+    assert np.mean(held) > 1.5  # the first-ranked hold several of the new task's classes, not just one
+
+
+def test_similarity_coords_of_unit_vectors_are_their_pca():
+    e = torch.nn.functional.normalize(torch.randn(12, 300, generator=torch.Generator().manual_seed(0)), dim=1)
+    coords, full = similarity_coords(e @ e.T).numpy(), pca(e.double().numpy())
+    assert coords.shape == (12, 2)
+    assert np.allclose(np.abs(coords), np.abs(full), atol=1e-5)  # each axis may come out with the other sign
+
+
 def test_similarity_matrix_is_symmetric_with_unit_diagonal():
     e = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
     s = similarity_matrix(e)
@@ -153,24 +234,44 @@ def faint_set(n_classes: int = 10, per_class: int = 30, signal: float = 0.2, see
     return ImageSet("faint", images, torch.arange(n_classes).repeat_interleave(per_class), tuple(f"c{i}" for i in range(n_classes)))
 
 
-def test_warm_start_from_the_same_classes_beats_cold_start_at_one_step():
-    image_set = faint_set()
+def faint_library(image_set: ImageSet, new_per_stored: int = 15):
+    """Two stored tasks on classes 0-4 and 5-9 (ten shots each) and new 1-shot tasks on exactly their classes, other images."""
     features = pixel_features(image_set)
     head, tail = split_images(image_set, range(10), 11)
     library = TaskDrawer(image_set, range(10), EpisodeShape(5, 10, 1), seed=0, images=head)
     stored_specs = [library.draw(classes=(0, 1, 2, 3, 4)), library.draw(classes=(5, 6, 7, 8, 9))]
     model = HeadModel(features, 5.0)
-    stored = solve_tasks(model, features, stored_specs, steps=50)
     new_drawer = TaskDrawer(image_set, range(10), EpisodeShape(5, 1, 10), seed=1, images=tail)
-    new = [new_drawer.draw(classes=s.class_ids) for s in stored_specs for _ in range(15)]
-    embed = lambda tasks: torch.stack([features.prototypes(t).mean(0) for t in tasks])
-    result = compare_starts(model, features, stored, embed(stored_specs), new, embed(new), k=1, steps=(0, 1, 5))
+    new = [new_drawer.draw(classes=s.class_ids) for s in stored_specs for _ in range(new_per_stored)]
+    return features, model, solve_tasks(model, features, stored_specs, steps=50), new
+
+
+def test_warm_start_from_the_same_classes_beats_cold_and_random_starts_at_one_step():
+    features, model, stored, new = faint_library(faint_set())
+    own = torch.tensor([[0]] * 15 + [[1]] * 15)  # each new task's own classes' stored task; the control gets the other one
+    result = compare_starts(model, features, stored, new, own, 1 - own, steps=(0, 1, 5))
     (warm, _), (cold, _) = result.curve("warm"), result.curve("cold")
     assert cold[0] == pytest.approx(0.2)  # a zero head ties every class: chance
     assert warm[1] > cold[1] + 0.05 and warm[0] > 0.5
     gain, ci = result.gain()
     assert gain[1] - ci[1] > 0  # the paired 95% CI excludes no gain
+    control, control_ci = result.gain("warm", "warm-random")
+    assert control[1] - control_ci[1] > 0  # the related task lends more than an unrelated one
+    assert result.same_class == {"warm": [1.0] * 30, "warm-random": [0.0] * 30}
     assert set(result.to_dict()["curves"]) == {"cold", "cold-random", "warm", "warm-random"}
+
+
+def test_the_control_differs_from_the_warm_start_only_in_the_tasks_it_lends_from():
+    features, model, stored, new = faint_library(faint_set(), new_per_stored=3)
+    same = torch.tensor([[0], [1]] * 3)
+    result = compare_starts(model, features, stored, new, same, same, steps=(0, 1, 3))
+    assert result.accuracy["warm"] == result.accuracy["warm-random"]  # same tasks chosen: same start, same fine-tuning
+    assert result.same_class["warm"] == result.same_class["warm-random"]
+    draw = random_neighbours(n_stored=40, n_new=6, k=5, seed=3)
+    assert draw.shape == (6, 5) and all(len(set(row)) == 5 for row in draw.tolist())  # as many tasks as the nearest, distinct
+    assert torch.equal(draw, random_neighbours(40, 6, 5, seed=3)) and not torch.equal(draw, random_neighbours(40, 6, 5, seed=4))
+    with pytest.raises(ValueError, match=r"\(6, k\)"):
+        compare_starts(model, features, stored, new, same, same[:, :0])
 
 
 def test_finetune_from_zero_reaches_the_support():
@@ -209,6 +310,13 @@ def test_a_warm_network_starts_from_its_neighbours_backbones(toy, features, foma
     both = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], prior_weight=1.0)
     torch.testing.assert_close(both[name], (stored[0].weights[name] + stored[1].weights[name]) / 2)
     assert one["head.weight"].shape == (4, fomaml_model.learner.feature_dim) and one["head.weight"].abs().sum() > 0
+    body = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], 1.0, lend="backbone")
+    torch.testing.assert_close(body[name], both[name])
+    assert torch.equal(body["head.weight"], cold["head.weight"])  # the backbone alone: a zero head
+    head = warm_start(fomaml_model, specs[0], features.prototypes(specs[0]), stored[:2], 1.0, lend="head")
+    unit = lambda w: torch.nn.functional.normalize(w["head.weight"], dim=1)
+    torch.testing.assert_close(unit(head), unit(both))  # the same rows (each scaled to one step on its own backbone)
+    assert torch.equal(head[name], cold[name])  # the head rows alone: the run's own backbone
     assert isinstance(make_task_model("auto", make_learner(LearnerConfig(method="protonet"), 1, 16), features, 5.0), HeadModel)
 
 
@@ -252,7 +360,16 @@ def test_cli_runs_a_small_study_and_writes_its_figures(tmp_path, capsys):
     main(["tasks", "--run", str(run), "--steps", "0,1,2", *small])
     out = capsys.readouterr().out
     assert "warm - cold" in out and "NMF of 30 tasks" in out
-    figures = json.loads((run / "tasks-images-metric-seed0.json").read_text())
+    control = [line for line in out.splitlines() if line.startswith("warm - warm-random")]
+    assert [line.split(" at ")[1].split(":")[0] for line in control] == ["0 steps", "1 steps", "2 steps"]
+    assert all(re.fullmatch(r"warm - warm-random at \d+ steps: [+-]\d+\.\d\d ± \d+\.\d\d", line) for line in control)
+    precision = out.splitlines()[out.splitlines().index(next(x for x in out.splitlines() if x.startswith("retrieval   relation"))) :]
+    assert [line.split()[:2] for line in precision[1:9]] == [[r, rel] for r in RETRIEVALS for rel in ("group", "class")]
+    figures = json.loads((run / "tasks-mixed-prototypes-seed0.json").read_text())
     assert figures["warm_start"]["steps"] == [0, 1, 2] and figures["warm_start"]["tasks"] == 12
+    gain = figures["warm_start"]["warm_minus_random"]
+    assert control[1] == f"warm - warm-random at 1 steps: {100 * gain['mean'][1]:+.2f} ± {100 * gain['ci95'][1]:.2f}"
+    assert {row["retrieval"] for row in figures["retrieval_precision"]} == set(RETRIEVALS)
+    assert len(figures["examples"]) == 12 and len(figures["examples"][0]["nearest"]) == 3
     with pytest.raises(SystemExit):
         main(["tasks", "--run", str(run), "--steps", "one"])

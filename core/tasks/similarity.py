@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from core.tasks.retrieval import top_k
+
 
 def cross_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of task embeddings a (m, d) and b (t, d) -> (m, t)."""
@@ -27,10 +29,20 @@ def nearest_tasks(
     exclude: optional (m, t) bool, True where a stored task must not be returned (e.g. the task itself).
     """
     new = new.unsqueeze(0) if new.dim() == 1 else new
-    if not 1 <= k <= stored.shape[0]:
-        raise ValueError(f"ask for 1 to {stored.shape[0]} nearest tasks, the number stored (got {k})")
     s = cross_similarity(new, stored)
     if exclude is not None:
         s = s.masked_fill(exclude, float("-inf"))
-    sims, index = s.topk(k, dim=1)
-    return index, sims
+    index = top_k(s, k)
+    return index, s.gather(1, index)
+
+
+def similarity_coords(s: torch.Tensor) -> torch.Tensor:
+    """(t, 2) coordinates of t tasks from their similarity (t, t), by classical scaling: the top two
+    eigenvectors of the double-centred matrix, times the square roots of their eigenvalues. For cosines of
+    unit vectors this is exactly their PCA (each axis up to sign); it also places tasks that have only a
+    similarity (optimally matched prototypes) and no vector."""
+    s = (s.double() + s.double().T) / 2
+    centred = s - s.mean(0, keepdim=True) - s.mean(1, keepdim=True) + s.mean()
+    values, vectors = torch.linalg.eigh(centred)  # ascending
+    top = values.flip(0)[:2].clamp_min(0)
+    return (vectors.flip(1)[:, :2] * top.sqrt()).float()

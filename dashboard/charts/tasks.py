@@ -15,6 +15,8 @@ from dashboard.i18n import N_, tr
 
 KIND_SYMBOLS = {"stored": "circle", "new": "diamond"}
 CATEGORY_NAMES = (N_("stored"), N_("new"), N_("holds it"), N_("does not"), N_("group"), N_("stored or new"))  # tr() where shown
+START_NAMES = (N_("cold"), N_("cold-random"), N_("warm"), N_("warm-random"))  # core.tasks.warmstart.STARTS, tr() where drawn
+TABLE_NAMES = (N_("prototypes"), N_("metric"), N_("parameter"), N_("centroid"), N_("class"))  # retrievals and relations, tr() where shown
 START_COLORS = {"cold": "#1f77b4", "cold-random": "#7f7f7f", "warm": "#d62728", "warm-random": "#ff7f0e"}
 
 
@@ -70,31 +72,34 @@ def group_order(groups: Sequence[str]) -> np.ndarray:
     return np.argsort(np.asarray(groups), kind="stable")
 
 
-def similarity_heatmap(similarity: np.ndarray, groups: Sequence[str], title: str = "") -> go.Figure:
-    """Task x task cosine similarity (t, t), rows and columns sorted by group; ticks name each group once."""
+def group_ticks(groups: np.ndarray) -> dict:
+    """Axis ticks naming each group once, at its first row (groups already sorted)."""
+    starts = [i for i in range(len(groups)) if i == 0 or groups[i] != groups[i - 1]]
+    return {"tickvals": starts, "ticktext": [str(groups[i]) for i in starts]}
+
+
+def similarity_heatmap(similarity: np.ndarray, row_groups: Sequence[str], col_groups: Sequence[str], title: str = "") -> go.Figure:
+    """New x stored task similarity (m, t), rows and columns sorted by group; ticks name each group once."""
     similarity = np.asarray(similarity, dtype=float)
-    if similarity.shape != (len(groups), len(groups)):
-        raise ValueError(f"a {similarity.shape} matrix for {len(groups)} tasks")
-    order = group_order(groups)
-    sorted_groups = np.asarray(groups)[order]
-    starts = [i for i in range(len(order)) if i == 0 or sorted_groups[i] != sorted_groups[i - 1]]
-    hover = np.asarray([tr("task {i} ({group})", i=order[i], group=sorted_groups[i]) for i in range(len(order))])
+    if similarity.shape != (len(row_groups), len(col_groups)):
+        raise ValueError(f"a {similarity.shape} matrix for {len(row_groups)} new and {len(col_groups)} stored tasks")
+    rows, cols = group_order(row_groups), group_order(col_groups)
+    row_sorted, col_sorted = np.asarray(row_groups)[rows], np.asarray(col_groups)[cols]
+    row_hover = np.asarray([tr("new task {i} ({group})", i=rows[i], group=row_sorted[i]) for i in range(len(rows))])
+    col_hover = np.asarray([tr("stored task {i} ({group})", i=cols[j], group=col_sorted[j]) for j in range(len(cols))])
     fig = go.Figure(
         go.Heatmap(
-            z=similarity[np.ix_(order, order)],
-            zmin=-1,
-            zmax=1,
+            z=similarity[np.ix_(rows, cols)],
             colorscale="RdBu",
             reversescale=True,
-            colorbar={"title": {"text": tr("cosine")}},
-            customdata=np.stack(np.broadcast_arrays(hover[None, :], hover[:, None]), -1),
-            hovertemplate="%{customdata[1]} vs %{customdata[0]}: %{z:.3f}<extra></extra>",
+            colorbar={"title": {"text": tr("similarity")}},
+            customdata=np.stack(np.broadcast_arrays(row_hover[:, None], col_hover[None, :]), -1),
+            hovertemplate="%{customdata[0]} vs %{customdata[1]}: %{z:.3f}<extra></extra>",
         )
     )
-    ticks = {"tickvals": starts, "ticktext": [str(sorted_groups[i]) for i in starts]}
-    fig.update_layout(title=title or None, height=520, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
-    fig.update_xaxes(**ticks, tickangle=-45)
-    fig.update_yaxes(**ticks, autorange="reversed", scaleanchor="x")
+    fig.update_layout(title=title or None, height=460, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
+    fig.update_xaxes(**group_ticks(col_sorted), tickangle=-45, title=tr("stored tasks"))
+    fig.update_yaxes(**group_ticks(row_sorted), autorange="reversed", title=tr("new tasks"))
     return fig
 
 
@@ -178,11 +183,30 @@ def factor_rows(top_groups: Sequence[Sequence[tuple[str, float]]], top_features:
 
 
 def gain_rows(steps: Sequence[int], gains: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> list[dict]:
-    """One table row per step: each start's paired gain over the cold start, in points, as 'mean ± ci'."""
+    """One table row per step: each named paired gain (e.g. 'warm − warm-random') in points, as 'mean ± ci'."""
+    return [
+        {tr("steps"): s, **{name: f"{100 * m[i]:+.2f} ± {100 * c[i]:.2f}" for name, (m, c) in gains.items()}} for i, s in enumerate(steps)
+    ]
+
+
+def precision_rows(table: Sequence[Mapping]) -> list[dict]:
+    """core.tasks.retrieval.precision_table's rows for display: precisions and the random base rate in %."""
     return [
         {
-            tr("steps"): s,
-            **{tr("{start} − cold", start=tr(name)): f"{100 * m[i]:+.2f} ± {100 * c[i]:.2f}" for name, (m, c) in gains.items()},
+            tr("retrieval"): tr(row["retrieval"]),
+            tr("related by"): tr(row["relation"]),
+            tr("random"): f"{100 * row['base rate']:.1f}",
+            **{key: f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}" for key, value in row.items() if key.startswith("P@")},
         }
-        for i, s in enumerate(steps)
+        for row in table
     ]
+
+
+def lender_caption(lender: Mapping) -> str:
+    """One line on a stored task a new task lent from (TaskStudy.lender): index, similarity, group, classes in common."""
+    group = tr("{group} (same group)", group=lender["group"]) if lender["same group"] else lender["group"]
+    shared = lender["shared classes"]
+    holds = tr("holds {n} of its classes", n=shared) if shared else tr("none of its classes")
+    return tr(
+        "stored task {i} · similarity {s} · {group} · {holds}", i=lender["index"], s=f"{lender['similarity']:.3f}", group=group, holds=holds
+    )

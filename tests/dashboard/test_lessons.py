@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from core import playground as pg
-from core.analysis.projection import pca
 from core.config import EpisodeShape
 from core.episodes import draw_spec
 from core.store import RunStore
@@ -21,7 +19,7 @@ from dashboard.lessons import LESSONS, kit
 from dashboard.lessons.maml import first_rise
 from dashboard.lessons.matching_relation import compare, disagree
 from dashboard.lessons.protonet import walkthrough
-from dashboard.lessons.tasks import SETTINGS, map_tasks, task_coords
+from dashboard.lessons.tasks import SETTINGS, map_tasks
 from dashboard.share import encode_spec
 from dashboard.state import DataChoice
 from tests.dashboard.conftest import APP, page_file
@@ -207,11 +205,12 @@ def test_maml_exercise_reads_the_real_inner_loop(open_learn, folder_choice):
 def test_tasks_exercise_checks_the_nearest_stored_tasks(open_learn, folder_choice):
     at = open_learn(folder_query(folder_choice, lesson="tasks", k="3"), ms_data=folder_choice)
     image_set, split = loaders.image_set(folder_choice), loaders.class_split(folder_choice)
-    result = map_tasks(kit.untrained("protonet", 1, 28), image_set, split, "parameter", 3)
+    result = map_tasks(kit.untrained("protonet", 1, 28), image_set, split, "prototypes", 3)
     tasks = SETTINGS.stored_tasks + SETTINGS.new_tasks  # the lesson's library and new tasks, one point each
     assert result.coords.shape == (tasks, 2) and result.neighbours.shape == (SETTINGS.new_tasks, 3)
     table = at.dataframe[0].value
-    assert np.allclose(table["cosine"].to_numpy(), result.cosines[0], atol=1e-5)
+    assert np.allclose(table["similarity"].to_numpy(), result.similarity[0], atol=1e-5)
+    assert (table["classes in common"].to_numpy() == result.shared[0, result.neighbours[0]]).all()
     assert bool(successes(at)) == bool(result.related[0, result.neighbours[0]].all())
 
 
@@ -289,13 +288,6 @@ def test_every_string_has_both_languages_with_the_same_placeholders():
     for key, entry in i18n.STRINGS.items():
         assert entry["en"] and CJK.search(entry["zh"]) or entry["zh"] == entry["en"], key
         assert i18n.fields(entry["en"]) == i18n.fields(entry["zh"]), key
-
-
-def test_task_coords_are_the_pca_of_the_embeddings_computed_in_their_span():
-    e = torch.nn.functional.normalize(torch.randn(12, 300, generator=torch.Generator().manual_seed(0)), dim=1)
-    fast, full = task_coords(e), pca(e.double().numpy())
-    assert fast.shape == (12, 2)
-    assert np.allclose(np.abs(fast), np.abs(full), atol=1e-5)  # each axis may come out with the other sign
 
 
 def test_lesson_figures_carry_the_readers_labels():

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from core.cli import main
+from core.tasks.warmstart import STARTS
 from dashboard.charts.tasks import (
     factor_rows,
     gain_rows,
     group_loadings,
     group_order,
+    lender_caption,
     loadings_heatmap,
+    precision_rows,
     similarity_heatmap,
     start_curves,
     task_colours,
@@ -39,16 +46,15 @@ def test_task_colours_by_group_kind_or_class():
     assert task_colours(3, groups, kinds, classes) == ["does not", "holds it"]
 
 
-def test_similarity_heatmap_sorts_tasks_by_group():
-    s = np.array([[1.0, 0.1, 0.9], [0.1, 1.0, 0.2], [0.9, 0.2, 1.0]])
-    fig = similarity_heatmap(s, ["b", "a", "b"])
+def test_similarity_heatmap_sorts_new_and_stored_tasks_by_group():
+    s = np.array([[0.9, 0.1, 0.8], [0.2, 0.7, 0.3]])  # 2 new tasks x 3 stored tasks
+    fig = similarity_heatmap(s, ["b", "a"], ["b", "a", "b"])
     assert list(group_order(["b", "a", "b"])) == [1, 0, 2]
-    z = np.asarray(fig.data[0].z)
-    np.testing.assert_allclose(z, s[np.ix_([1, 0, 2], [1, 0, 2])])
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), s[np.ix_([1, 0], [1, 0, 2])])
     assert list(fig.layout.xaxis.ticktext) == ["a", "b"] and list(fig.layout.xaxis.tickvals) == [0, 1]
-    assert fig.data[0].zmin == -1 and fig.data[0].zmax == 1
-    with pytest.raises(ValueError, match="3 tasks"):
-        similarity_heatmap(np.eye(2), ["a", "b", "c"])
+    assert list(fig.layout.yaxis.ticktext) == ["a", "b"]
+    with pytest.raises(ValueError, match="2 new and 2 stored"):
+        similarity_heatmap(s, ["a", "b"], ["a", "b"])
 
 
 def test_start_curves_draw_a_line_and_a_ci_band_per_start():
@@ -70,11 +76,18 @@ def test_loadings_heatmap_averages_tasks_per_group():
     assert list(fig.data[0].x) == ["factor 0", "factor 1"] and list(fig.data[0].y) == ["x", "y"]
 
 
-def test_tables_of_factors_and_gains():
+def test_tables_of_factors_gains_precision_and_lenders():
     rows = factor_rows([[("Greek", 0.4)], [("Latin", 0.3)]], [[("Greek/c1", 1.5)], [("Latin/c2", 0.9)]])
     assert rows[1] == {"factor": 1, "top groups": "Latin (0.30)", "top features": "Latin/c2 (0.90)"}
-    gains = gain_rows([0, 1], {"warm": ([0.5, 0.012], [0.02, 0.004])})
-    assert gains[1] == {"steps": 1, "warm − cold": "+1.20 ± 0.40"}
+    gains = gain_rows([0, 1], {"warm − warm-random": ([0.5, 0.012], [0.02, 0.004])})
+    assert gains[1] == {"steps": 1, "warm − warm-random": "+1.20 ± 0.40"}
+    table = [{"retrieval": "prototypes", "relation": "class", "base rate": 0.057, "P@1": (0.61, 0.096), "P@5": (0.436, 0.055)}]
+    assert precision_rows(table) == [
+        {"retrieval": "prototypes", "related by": "class", "random": "5.7", "P@1": "61.0 ± 9.6", "P@5": "43.6 ± 5.5"}
+    ]
+    lender = {"index": 7, "group": "Sanskrit", "similarity": 0.91234, "same group": True, "shared classes": 2}
+    assert lender_caption(lender) == "stored task 7 · similarity 0.912 · Sanskrit (same group) · holds 2 of its classes"
+    assert lender_caption(lender | {"same group": False, "shared classes": 0}).endswith("Sanskrit · none of its classes")
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -84,32 +97,56 @@ def test_tasks_page_without_a_run_asks_for_one(open_app, folder_choice):
     at = open_app("tasks", ms_data=folder_choice)
     assert not at.exception, at.exception
     assert "Choose one of your trained runs" in texts(at.info) and not chart_keys(at)
+    assert all(f"**{start}**:" in texts(at.markdown) for start in STARTS)  # the study explained before a run is chosen
 
 
 def test_tasks_page_runs_a_study_and_draws_every_view(open_app, folder_choice, runs_dir):
     at = open_app("tasks", ms_data=folder_choice, ms_learner=run_ref(runs_dir))
     assert not at.exception, at.exception
-    assert not chart_keys(at)  # nothing heavy until asked, but the page says what it will compute and what each start is
-    said = " ".join(m.value for m in at.markdown)
-    assert "What the study computes" in said and all(f"**{start}**:" in said for start in ("cold", "cold-random", "warm", "warm-random"))
+    assert not chart_keys(at)  # nothing heavy until asked, but the page says what it measures, what each start is, how to get figures
+    said = texts(at.markdown)
+    assert all(f"**{start}**:" in said for start in STARTS) and "warm − warm-random" in said
+    assert "python -m core tasks" in texts(at.info)
     at.number_input(key="ta_stored").set_value(20)
     at.number_input(key="ta_new").set_value(8)
     at.number_input(key="ta_k").set_value(3)
     at.toggle(key="ta_run").set_value(True).run()
     assert not at.exception, at.exception
     keys = " ".join(chart_keys(at))
-    assert all(k in keys for k in ("ta_map", "ta_similarity", "ta_curves", "ta_loadings"))
+    assert all(k in keys for k in ("ta_curves", "ta_similarity", "ta_map", "ta_loadings"))
     scatter = figure(at, "ta_map")
     assert sum(len(array(t["x"])) for t in scatter["data"]) == 28  # 20 stored + 8 new tasks
-    assert array(figure(at, "ta_similarity")["data"][0]["z"]).shape == (28, 28)
+    assert array(figure(at, "ta_similarity")["data"][0]["z"]).shape == (8, 20)  # new x stored
     curves = [t["name"] for t in figure(at, "ta_curves")["data"] if t.get("mode") == "lines+markers"]
     assert curves == ["cold", "cold-random", "warm", "warm-random"]
-    assert len(at.dataframe) == 2 and len(at.dataframe[0].value) == 4  # a gain row per step: 0, 1, 5, 10
+    gains = at.dataframe[0].value
+    assert len(gains) == 4 and list(gains.columns) == ["steps", "warm − cold", "warm − warm-random"]  # a row per step: 0, 1, 5, 10
+    assert set(at.dataframe[1].value["retrieval"]) == {"prototypes", "metric", "parameter", "centroid"}
     captions = [c for image in at.image for c in image.captions]
-    assert captions[0].startswith("new task 0") and sum(c.startswith("stored task") for c in captions) == 5
+    assert captions[0].startswith("new task 0") and sum(c.startswith("stored task") for c in captions) == 2 * 3  # k nearest, k random
     at.selectbox(key="ta_colour").set_value("stored or new").run()
     assert not at.exception, at.exception
     assert {t["name"] for t in figure(at, "ta_map")["data"]} == {"stored", "new"}
+
+
+def test_tasks_page_shows_the_figures_the_cli_saved_before_any_toggle(open_app, folder_choice, runs_dir, capsys):
+    ref = run_ref(runs_dir)
+    small = "--stored-tasks 20 --new-tasks 6 --k 2 --encoder-steps 3 --solve-steps 3 --nmf-tasks 20 --steps 0,1".split()
+    main(["tasks", "--run", ref.run_dir, *small])
+    assert "warm - warm-random at 1 steps:" in capsys.readouterr().out
+    at = open_app("tasks", ms_data=folder_choice, ms_learner=ref)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ta_saved").value == "tasks-mixed-prototypes-seed0.json"
+    curves = [t["name"] for t in figure(at, "ta_saved_curves")["data"] if t.get("mode") == "lines+markers"]
+    assert curves == ["cold", "cold-random", "warm", "warm-random"]
+    captions = [c for image in at.image for c in image.captions]
+    assert sum(c.startswith("stored task") for c in captions) == 2 * 2
+    old = {"config": {}, "warm_start": {"steps": [0, 1], "curves": {}, "gains": {}}, "nmf_error": 0.5}  # before warm-random figures
+    (Path(ref.run_dir) / "tasks-images-metric-seed0.json").write_text(json.dumps(old))
+    at.run()
+    at.selectbox(key="ta_saved").set_value("tasks-images-metric-seed0.json").run()
+    assert not at.exception, at.exception
+    assert "earlier MetaScope" in texts(at.warning) and not chart_keys(at)
 
 
 def test_tasks_page_says_what_to_change_when_tasks_cannot_be_drawn(open_app, folder_choice, runs_dir):
