@@ -18,7 +18,7 @@ from core.data.progress import terminal_hooks
 from core.data.registry import DATASETS, default_image_size
 from core.errors import UserError
 from core.recipes import RECIPES, with_recipe
-from core.store import RunDir, RunStore
+from core.store import RunDir
 from core.tasks.cli import add_tasks_parser
 
 # flat setting (RunConfig.from_flat) -> (flag, type, help, choices); defaults come from the config classes
@@ -58,7 +58,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "compile": ("--compile", str, "torch.compile the training loss (reduce-overhead: CUDA graphs on a GPU)",
                 ("off", "default", "reduce-overhead")),
 }  # fmt: skip
-OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
+OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes", "resume": "--resume"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -99,6 +99,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=help_text)
     p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
     p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)")
+    p.add_argument(
+        "--resume", default=None, metavar="RUN", help="continue an interrupted or stopped run (a folder, or an id in --runs-dir) from its last checkpoint"
+    )
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -109,16 +112,31 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from core.experiment import preflight
+    """Train in this process, or as one process of a torchrun job (core.training.job): the data is checked before a run
+    folder exists; rank 0 prints the run folder last."""
+    from core.training.job import JobStopped, train_job
     from core.training.progress import ProgressBar
-    from core.training.run import train_run
 
-    config = config_from_args(a)
-    experiment = preflight(config, hooks=terminal_hooks())  # fails early, before a run folder exists
-    for warning in experiment.image_set.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    run = RunStore(a.runs_dir).create(config)
-    status = train_run(config, run, callbacks=[ProgressBar(config.train.episodes)], experiment=experiment, init_from=a.init_from)
+    given = [flag_of(k) for k in vars(a) if k in TRAIN_FLAGS] + (["--recipe"] if "recipe" in a else [])
+    if a.resume and (given or a.init_from):
+        fail(f"--resume continues a run with its own settings; drop {' '.join(given or ['--init-from'])}")
+    config = None if a.resume else config_from_args(a)
+    bars: list[ProgressBar] = []
+
+    def progress(config: RunConfig) -> list[ProgressBar]:
+        bars.append(ProgressBar(config.train.episodes))
+        return bars
+
+    try:
+        status, run = train_job(config, a.runs_dir, a.resume, a.init_from, progress, terminal_hooks(), lambda t: print(t, file=sys.stderr))
+    except BaseException as exc:
+        for bar in bars:  # an error's line must not share the bar's line
+            bar.bar.close()
+        if isinstance(exc, JobStopped):
+            fail(str(exc), status=1)
+        raise
+    if run is None:
+        return  # another process of a torchrun job: rank 0 reports
     if status != "finished":
         print(f"run {status} early; its last checkpoint is saved", file=sys.stderr)
     print(run.path)

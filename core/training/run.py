@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.config import EpisodeShape, RunConfig
 from core.device import describe_device
@@ -16,13 +17,14 @@ from core.experiment import Experiment, checkpoint_metadata, load_learner, prefl
 from core.learners import MetaLearner
 from core.store import HEARTBEAT_S, RunDir
 from core.training.live import MetricsLog, Record
-from core.training.trainer import Callback, Controls, Trainer
+from core.training.resume import ResumePoint, records_until, save_train_state
+from core.training.trainer import Alone, Callback, Controls, Trainer
 
 METRICS_WRITE_INTERVAL_S = 2.0  # rewriting metrics.jsonl atomically more often buys nothing
 
 
 class StoreCallback(Callback):
-    """Keeps the MetricsLog and the run folder up to date: metrics, checkpoints."""
+    """Keeps the MetricsLog and the run folder up to date: metrics, checkpoints and the state to resume from."""
 
     def __init__(self, run: RunDir, log: MetricsLog, config: RunConfig):
         self.run, self.log, self.config = run, log, config
@@ -36,7 +38,7 @@ class StoreCallback(Callback):
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
         if step % self.config.train.checkpoint_every == 0:
-            self.save(trainer.learner, step)
+            self.save(trainer, step)
         if time.monotonic() - self.last_heartbeat > HEARTBEAT_S:  # readers on other hosts see the run alive
             self.run.update_info(heartbeat=time.time())
             self.last_heartbeat = time.monotonic()
@@ -47,11 +49,14 @@ class StoreCallback(Callback):
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         if trainer.step not in self.saved_steps:
-            self.save(trainer.learner, trainer.step)  # a stopped run keeps its last state
+            self.save(trainer, trainer.step)  # a stopped run keeps its last state
         self._write_metrics()
 
-    def save(self, learner: MetaLearner, step: int) -> None:
-        self.run.save_checkpoint(learner.state_dict(), step, checkpoint_metadata(self.config, learner))
+    def save(self, trainer: Trainer, step: int) -> None:
+        """Metrics, weights, then the training state: a run resumed from `step` finds all three."""
+        self._write_metrics()
+        self.run.save_checkpoint(trainer.learner.state_dict(), step, checkpoint_metadata(self.config, trainer.learner))
+        save_train_state(self.run, trainer)
         self.saved_steps.append(step)
 
     def _write_metrics(self) -> None:
@@ -79,6 +84,26 @@ def validator(experiment: Experiment, shape: EpisodeShape, episodes: int, seed: 
     return validate
 
 
+def make_trainer(
+    config: RunConfig,
+    experiment: Experiment,
+    callbacks: Sequence[Callback] = (),
+    controls: Controls | None = None,
+    validate: Callable[[MetaLearner], Record] | None = None,
+    init_from: str | Path | None = None,
+    peers: Alone | None = None,
+) -> Trainer:
+    """The seeded learner (warm-started from `init_from` when given) and episode stream of `config`, in a Trainer."""
+    train = config.train
+    learner = experiment.new_learner(config.learner, seed=train.seed)
+    if init_from is not None:
+        loaded, _, _ = load_learner(Path(init_from).parent.parent, init_from)
+        learner.load_state_dict(loaded.state_dict())
+    shape = train.train_shape
+    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
+    return Trainer(learner, sampler, train, callbacks, controls, validate, peers=peers)
+
+
 def train_run(
     config: RunConfig,
     run: RunDir,
@@ -87,24 +112,28 @@ def train_run(
     controls: Controls | None = None,
     experiment: Experiment | None = None,
     init_from: str | Path | None = None,
+    peers: Alone | None = None,
+    resume: ResumePoint | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> str:
     """Train `config` into the run folder `run`; -> 'finished' or 'stopped'.
 
     experiment: the data, when the caller has checked it already (core.experiment.preflight);
-    init_from: a checkpoint (.safetensors) of a compatible learner to start from (warm start).
+    init_from: a checkpoint (.safetensors) of a compatible learner to start from (warm start);
+    peers: the other processes of a torchrun job (core.training.distributed.Ranks), this one being rank 0;
+    resume: where the run stopped (core.training.resume.read_point): training continues from there, the
+    metrics recorded up to it kept; info: more for run.json (the job's world size, its resumes).
     """
     train = config.train
     experiment = experiment or preflight(config)
-    learner = experiment.new_learner(config.learner, seed=train.seed)
-    if init_from is not None:
-        loaded, _, _ = load_learner(Path(init_from).parent.parent, init_from)
-        learner.load_state_dict(loaded.state_dict())
-    shape = train.train_shape
-    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
-    validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
     log = log or MetricsLog()
-    image_set = experiment.image_set
-    trainer = Trainer(learner, sampler, train, [StoreCallback(run, log, config), *callbacks], controls, validate)
+    validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
+    trainer = make_trainer(config, experiment, [StoreCallback(run, log, config), *callbacks], controls, validate, init_from, peers)
+    if resume is not None:
+        resume.restore(trainer)
+        for kind, record in records_until(run, resume.step):  # later records are trained again
+            log.add(kind, record)
+    image_set, learner = experiment.image_set, trainer.learner
     with run.hold():  # until the end: a reader can tell this run from one whose process died
         run.update_info(
             status="running",
@@ -112,6 +141,7 @@ def train_run(
             input_shape=list(image_set.image_shape),
             dataset_source=image_set.source,
             parameters=sum(p.numel() for p in learner.parameters()),
+            **(info or {}),
         )
         status = trainer.fit()
         _, val_records = log.copy()
