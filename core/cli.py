@@ -100,7 +100,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
     p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)")
     p.add_argument(
-        "--resume", default=None, metavar="RUN", help="continue an interrupted or stopped run (a folder, or an id in --runs-dir) from its last checkpoint"
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="continue an interrupted or stopped run (a folder, or an id in --runs-dir) from its last checkpoint; "
+        "auto: the newest such run of the settings given, or a new run when there is none",
     )
 
 
@@ -114,13 +118,14 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
 def cmd_train(a: argparse.Namespace) -> None:
     """Train in this process, or as one process of a torchrun job (core.training.job): the data is checked before a run
     folder exists; rank 0 prints the run folder last."""
-    from core.training.job import JobStopped, train_job
+    from core.training.job import AUTO, JobStopped, train_job
     from core.training.progress import ProgressBar
 
     given = [flag_of(k) for k in vars(a) if k in TRAIN_FLAGS] + (["--recipe"] if "recipe" in a else [])
-    if a.resume and (given or a.init_from):
+    auto = a.resume == AUTO  # the settings name the run to continue, or the new run when none is left
+    if a.resume and not auto and (given or a.init_from):
         fail(f"--resume continues a run with its own settings; drop {' '.join(given or ['--init-from'])}")
-    config = None if a.resume else config_from_args(a)
+    config = None if a.resume and not auto else config_from_args(a)
     bars: list[ProgressBar] = []
 
     def progress(config: RunConfig) -> list[ProgressBar]:

@@ -335,7 +335,9 @@ class EpisodeSampler:
         """Continue the stream from a state() of a sampler with the same pool and shape."""
         classes, positions = state["classes"], state["positions"]
         if classes.shape[1:] != (self.shape.n_way,) or positions.shape[1:] != (self.shape.n_way, self.shape.per_class):
-            raise EpisodeError(f"the saved episode stream is of another episode shape than {self.shape}; resume with the run's own settings")
+            raise EpisodeError(
+                f"the saved episode stream is of another episode shape than {self.shape}; resume with the run's own settings"
+            )
         self.generator.set_state(state["generator"].to(torch.uint8).contiguous())
         self._queue.clear()
         self._enqueue(list(zip(classes.unbind(0), positions.unbind(0), strict=True)))

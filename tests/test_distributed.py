@@ -123,7 +123,11 @@ def test_two_processes_end_with_the_weights_of_one_and_only_rank_0_writes(tmp_pa
     assert info["status"] == "finished" and info["world_size"] == 2 and info["final_step"] == 8
     assert run.config() == single.config()  # the world size changes nothing the config defines
     files = sorted(p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file())
-    expected = ["checkpoints/step-0000004.safetensors", "checkpoints/step-0000008.safetensors", "checkpoints/step-0000008.state.safetensors"]
+    expected = [
+        "checkpoints/step-0000004.safetensors",
+        "checkpoints/step-0000008.safetensors",
+        "checkpoints/step-0000008.state.safetensors",
+    ]
     assert files == sorted([".alive.lock", "config.json", "metrics.jsonl", "run.json", *expected])
     records, single_records = run.metrics(), single.metrics()
     assert [(r["kind"], r["step"]) for r in records] == [(r["kind"], r["step"]) for r in single_records]

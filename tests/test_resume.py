@@ -181,5 +181,22 @@ def test_the_command_line_resumes_a_killed_run_and_refuses_a_finished_one(tmp_pa
     refused = cli("--resume", str(run.path))
     assert refused.returncode == 2
     assert refused.stderr.strip() == f"error: run {run.id} has finished all its steps; there is nothing to resume. " + (
-        "Start a new run, or warm-start one from it (--init-from) (--resume)"
+        "Start a new run, or warm-start one from it (--init-from)"
     )
+
+
+def test_resume_auto_continues_the_newest_interrupted_run_of_the_same_settings(tmp_path):
+    from core.training.job import plan_job
+
+    config, other = tiny(), tiny(episodes=9)
+    store = RunStore(tmp_path)
+    assert plan_job(config, tmp_path, "auto").run is None  # nothing to continue: a new run
+    older, newer, finished, foreign = (store.create(c) for c in (config, config, config, other))
+    for run, status in ((older, "running"), (newer, "running"), (finished, "finished"), (foreign, "running")):
+        run.update_info(status=status)  # 'running' without its lock: a process that died
+    older.update_info(created=newer.info()["created"] - 1)
+    finished.update_info(created=newer.info()["created"] + 1)
+    plan = plan_job(config, tmp_path, "auto")
+    assert plan.run is not None and plan.run.path == newer.path and plan.point is None and plan.config == config
+    with pytest.raises(ResumeError, match="--resume auto continues the newest interrupted run of the settings given; give them"):
+        plan_job(None, tmp_path, "auto")

@@ -87,7 +87,9 @@ class Ranks(Alone):
         return self._part
 
     def begin_step(self, learner: MetaLearner) -> None:
-        self._before = [(bn, bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone()) for bn in running_norms(learner)]
+        self._before = [
+            (bn, bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone()) for bn in running_norms(learner)
+        ]
 
     def end_step(
         self, learner: MetaLearner, params: Sequence[nn.Parameter], loss: torch.Tensor, acc: torch.Tensor
@@ -189,7 +191,9 @@ def check_device(peers: Alone, device: torch.device) -> None:
     if not isinstance(peers, Ranks) or device.type != "cuda":
         return
     if device.index is not None and device.index != peers.local_rank:
-        raise UserError(f"under torchrun each process trains on the GPU of its LOCAL_RANK; use the device auto or cuda, not {device}", "device")
+        raise UserError(
+            f"under torchrun each process trains on the GPU of its LOCAL_RANK; use the device auto or cuda, not {device}", "device"
+        )
     if peers.local_rank >= torch.cuda.device_count():
         raise UserError(
             f"process {peers.local_rank} of this machine has no GPU of its own ({torch.cuda.device_count()} visible); "
@@ -225,4 +229,6 @@ def torchrun_command(args: Sequence[str], processes: int, max_restarts: int = 0)
 def launch(args: Sequence[str], processes: int, log: str | Path, max_restarts: int = 0) -> subprocess.Popen:
     """Start torchrun_command in its own session (it outlives no one: stop it with .terminate()), output into `log`."""
     with open(log, "ab") as out:
-        return subprocess.Popen(torchrun_command(args, processes, max_restarts), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            torchrun_command(args, processes, max_restarts), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )

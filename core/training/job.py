@@ -20,7 +20,7 @@ from core.errors import UserError
 from core.experiment import preflight
 from core.store import RunDir, RunStore
 from core.training.distributed import Interrupted, barrier, broadcast_bytes, check_device, job_id, join, leave, restarted
-from core.training.resume import ResumePoint, check_resumable, find_job_run, find_run, read_point
+from core.training.resume import ResumeError, ResumePoint, check_resumable, find_resumable, find_run, read_point
 from core.training.run import make_trainer, train_run
 from core.training.trainer import Alone, Callback
 
@@ -38,11 +38,17 @@ class Plan:
     point: ResumePoint | None = None
 
 
+AUTO = "auto"  # --resume auto: the newest resumable run of the same settings, else a new run
+
+
 def plan_job(config: RunConfig | None, runs_dir: str | Path, resume: str | None) -> Plan:
-    """Rank 0's decision: resume the named run; after a torchrun restart, resume the run this job was training; else a new run."""
-    if resume is None and config is not None and restarted():
-        found = find_job_run(runs_dir, job_id() or "", config)
+    """Rank 0's decision: resume the named run; with --resume auto, the newest interrupted run of `config`; after
+    a torchrun restart (--max-restarts), the run this job was training; else a new run."""
+    if config is not None and (resume == AUTO or (resume is None and restarted())):
+        found = find_resumable(runs_dir, config, job=job_id() if restarted() and resume is None else None)
         resume = None if found is None else str(found.path)
+    elif resume == AUTO:
+        raise ResumeError("--resume auto continues the newest interrupted run of the settings given; give them", "resume")
     if resume is None:
         if config is None:
             raise UserError("nothing to train: give the training settings, or --resume RUN", "resume")

@@ -103,7 +103,9 @@ class ResumePoint:
     def restore(self, trainer: Trainer) -> None:
         """Put `trainer` where the run was at `step`: weights, optimizer, schedule, episode stream, generator."""
         if self.state["episodes_seen"] != self.step * trainer.config.meta_batch:
-            raise ResumeError(f"the saved training state is of another meta-batch than {trainer.config.meta_batch}; resume with the run's own settings")
+            raise ResumeError(
+                f"the saved training state is of another meta-batch than {trainer.config.meta_batch}; resume with the run's own settings"
+            )
         trainer.learner.load_state_dict(self.weights)
         if trainer.optimizer and self.state["optimizer"] is not None:
             trainer.optimizer.load_state_dict(unpack(self.state["optimizer"], self.tensors))
@@ -165,8 +167,7 @@ def check_resumable(run: RunDir) -> RunConfig:
     status = run.status()
     if status == "finished":
         raise ResumeError(
-            f"run {run.id} has finished all its steps; there is nothing to resume. Start a new run, or warm-start one from it (--init-from)",
-            "resume",
+            f"run {run.id} has finished all its steps; there is nothing to resume. Start a new run, or warm-start one from it (--init-from)"
         )
     if status == "running":
         raise ResumeError(f"run {run.id} is being trained by another process now; wait for it to end, or stop it", "resume")
@@ -175,15 +176,17 @@ def check_resumable(run: RunDir) -> RunConfig:
     return run.config()
 
 
-def find_job_run(runs_dir: str | Path, job: str, config: RunConfig) -> RunDir | None:
-    """The run a restarted torchrun job was training: the newest one it created (same job id and config) that can resume."""
+def find_resumable(runs_dir: str | Path, config: RunConfig, job: str | None = None) -> RunDir | None:
+    """The newest run of `runs_dir` trained with `config` that can be resumed now (of torchrun job `job` when given):
+    what `--resume auto` and a job restarted by torchrun continue."""
     for run in RunStore(runs_dir).runs():
-        if run.info().get("job") == job and run.status() in RESUMABLE:
-            try:
-                if run.config() == config:
-                    return run
-            except CheckpointError:
-                continue
+        if run.status() not in RESUMABLE or (job is not None and run.info().get("job") != job):
+            continue
+        try:
+            if run.config() == config:
+                return run
+        except CheckpointError:
+            continue  # a damaged run folder is not this job's
     return None
 
 
