@@ -159,7 +159,10 @@ def test_a_killed_rank_ends_the_job_with_a_message_and_a_loadable_checkpoint(tmp
 
 
 def test_max_restarts_resumes_a_killed_job_by_itself_to_the_uninterrupted_weights(tmp_path):
-    settings = [*TINY, "--episodes", "60", "--val-every", "0", "--checkpoint-every", "5"]
+    """Compared with an uninterrupted job of 2 processes: the same sums in the same order, so equal bit for bit.
+    (Against 1 process the weights drift apart by float rounding, which these tiny runs amplify over 30 steps:
+    one process with 2 threads against 1 thread differs more than 2 processes against 1.)"""
+    settings = [*TINY, "--episodes", "30", "--val-every", "0", "--checkpoint-every", "5"]
     job = torchrun(*settings, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path, restarts=1)
     killed_after = kill_rank_once_checkpointed(job, tmp_path / "runs")
     code, out, err = finish(job)
@@ -167,12 +170,13 @@ def test_max_restarts_resumes_a_killed_job_by_itself_to_the_uninterrupted_weight
 
     run = only_run(tmp_path / "runs")
     info = run.info()
-    assert info["status"] == "finished" and info["final_step"] == 60
+    assert info["status"] == "finished" and info["final_step"] == 30
     assert [r["world_size"] for r in info["resumed"]] == [2] and info["resumed"][0]["step"] >= killed_after
-    assert [r["step"] for r in run.metrics()] == list(range(10, 61, 10))  # records after the resumed step trained again, once
-    uninterrupted = core_train(*settings, "--runs-dir", str(tmp_path / "uninterrupted"), cwd=tmp_path)
-    assert uninterrupted.returncode == 0, uninterrupted.stderr
-    assert_same_weights(final_weights(run), final_weights(only_run(tmp_path / "uninterrupted")))
+    assert [r["step"] for r in run.metrics()] == [10, 20, 30]  # records after the resumed step trained again, once
+    code, _, err = finish(torchrun(*settings, "--runs-dir", str(tmp_path / "uninterrupted"), cwd=tmp_path))
+    assert code == 0, err
+    for key, value in final_weights(only_run(tmp_path / "uninterrupted")).items():
+        assert torch.equal(final_weights(run)[key], value), key
 
 
 def test_running_statistics_of_parts_combine_as_one_process_would():
