@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import CheckpointError, RunStore
-from dashboard import errors, loaders, run_panels, sidebar, state
+from dashboard import errors, external_run, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
 
 sidebar.sidebar()
@@ -37,9 +37,12 @@ with one:
         if state.learner_ref().run_dir == ref.run_dir:
             right.caption("This is the current learner: the Embeddings and Distances pages use it.")
         info = run.info()
-        run_panels.run_figures(run)
         train, val = split_records(run.metrics())
-        st.plotly_chart(training_curves(train, val), key="rn_curves")
+        if run.status() == "running":  # trained now, here or by another process: followed from its folder
+            external_run.follow(run, config.train.episodes)
+        else:
+            run_panels.run_figures(run)
+            st.plotly_chart(training_curves(train, val), key="rn_curves")
         with st.expander("Config"):
             st.json({"config": config.to_dict(), "run": info}, expanded=2)
         run_panels.evaluation_panel(run, config)
@@ -49,6 +52,8 @@ with one:
     training = sidebar.current_training_run()
     if training is not None and training.id == run.id and not training.snapshot().done:
         st.caption("This run is training; stop it on the Train page before deleting it.")
+    elif run.status() == "running":
+        st.caption("Another process is training this run; it can be deleted once that ends.")
     else:
         with st.expander("Delete this run", icon=":material/delete:"):
             sure = st.checkbox(

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.experiment import preflight
 from core.training.background import start_run
-from dashboard import errors, loaders, run_panels, sidebar, state, train_form
+from dashboard import errors, external_run, loaders, run_panels, sidebar, state, train_form
 from dashboard.charts.training import training_curves
 
 sidebar.sidebar()
@@ -18,11 +18,16 @@ busy = run is not None and not run.snapshot().done
 if busy:
     st.info("A run is training: its settings are locked until it ends. Leaving this page does not stop it.", icon=":material/lock:")
 values = train_form.train_form(disabled=busy)
+gpus = external_run.gpus()  # several: a run may train on all of them, through torchrun (untried: no GPU machine here)
+everywhere = gpus > 1 and st.toggle(f"Train on all {gpus} GPUs (torchrun; follow it on the Runs page)", key="tr_all_gpus")
 
 if st.button("Start", key="tr_start", type="primary", disabled=busy, icon=":material/play_arrow:"):
     with errors.reported(stop=False):  # a bad setting is shown and nothing starts
         config = train_form.run_config(values, data)
         experiment = preflight(config, loaders.image_set(data))
+        if everywhere:
+            st.success(f"Started {external_run.start_torchrun(config, state.runs_dir(), gpus).id} on {gpus} GPUs.")
+            st.stop()
         with st.spinner("Starting the run…"):
             run = start_run(config, state.runs_dir(), isolate=state.isolate_runs(), experiment=experiment)
         state.set_run_id(run.id)

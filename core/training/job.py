@@ -131,9 +131,9 @@ def job_info(peers: Alone, plan: Plan) -> dict[str, object]:
     info: dict[str, object] = {"world_size": peers.world_size}
     if job_id():
         info["job"] = job_id()
-    if plan.run is not None:
-        step = 0 if plan.point is None else plan.point.step
-        info["resumed"] = [*plan.run.info().get("resumed", []), {"step": step, "time": time.time(), "world_size": peers.world_size}]
+    if plan.run is not None and plan.point is not None:  # (a run created for the job and never trained starts as new)
+        resumed = {"step": plan.point.step, "time": time.time(), "world_size": peers.world_size}
+        info["resumed"] = [*plan.run.info().get("resumed", []), resumed]
     return info
 
 
