@@ -160,19 +160,21 @@ def test_a_killed_rank_ends_the_job_with_a_message_and_a_loadable_checkpoint(tmp
 
 def test_max_restarts_resumes_a_killed_job_by_itself_to_the_uninterrupted_weights(tmp_path):
     """Compared with an uninterrupted job of 2 processes: the same sums in the same order, so equal bit for bit.
-    (Against 1 process the weights drift apart by float rounding, which these tiny runs amplify over 30 steps:
+    (Against 1 process the weights drift apart by float rounding, which these tiny runs amplify over 20 steps:
     one process with 2 threads against 1 thread differs more than 2 processes against 1.)"""
-    settings = [*TINY, "--episodes", "30", "--val-every", "0", "--checkpoint-every", "5"]
+    settings = [*TINY, "--episodes", "20", "--val-every", "0", "--checkpoint-every", "5"]
     job = torchrun(*settings, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path, restarts=1)
     killed_after = kill_rank_once_checkpointed(job, tmp_path / "runs")
     code, out, err = finish(job)
     assert code == 0, err
 
     run = only_run(tmp_path / "runs")
+    lines = [line for line in err.splitlines() if line.startswith("error: process 0 of 2: the job lost a process")]
+    assert len(lines) == 1 and lines[0].endswith("torchrun restarts the job, which resumes it (--max-restarts)"), err
     info = run.info()
-    assert info["status"] == "finished" and info["final_step"] == 30
+    assert info["status"] == "finished" and info["final_step"] == 20
     assert [r["world_size"] for r in info["resumed"]] == [2] and info["resumed"][0]["step"] >= killed_after
-    assert [r["step"] for r in run.metrics()] == [10, 20, 30]  # records after the resumed step trained again, once
+    assert [r["step"] for r in run.metrics()] == [10, 20]  # records after the resumed step trained again, once
     code, _, err = finish(torchrun(*settings, "--runs-dir", str(tmp_path / "uninterrupted"), cwd=tmp_path))
     assert code == 0, err
     for key, value in final_weights(only_run(tmp_path / "uninterrupted")).items():

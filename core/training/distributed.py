@@ -26,6 +26,7 @@ from core.learners import MetaLearner
 from core.training.trainer import Alone
 
 RESTART_COUNT_ENV = "TORCHELASTIC_RESTART_COUNT"  # how many times torchrun restarted this job's processes
+MAX_RESTARTS_ENV = "TORCHELASTIC_MAX_RESTARTS"  # torchrun's --max-restarts
 JOB_ID_ENV = "TORCHELASTIC_RUN_ID"  # the rendezvous id: one per torchrun job (--rdzv-id; random with --standalone)
 
 
@@ -53,6 +54,13 @@ def under_torchrun() -> bool:
 def restarted() -> bool:
     """Whether torchrun restarted this job (--max-restarts) after a process of it failed."""
     return under_torchrun() and int(os.environ.get(RESTART_COUNT_ENV, "0") or 0) > 0
+
+
+def restarts_left() -> int:
+    """How many more times torchrun will restart this job (--max-restarts) if a process of it fails."""
+    if not under_torchrun():
+        return 0
+    return int(os.environ.get(MAX_RESTARTS_ENV, "0") or 0) - int(os.environ.get(RESTART_COUNT_ENV, "0") or 0)
 
 
 def job_id() -> str | None:

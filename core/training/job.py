@@ -19,7 +19,7 @@ from core.data.cache import NO_HOOKS, Hooks
 from core.errors import UserError
 from core.experiment import preflight
 from core.store import RunDir, RunStore
-from core.training.distributed import Interrupted, barrier, broadcast_bytes, check_device, job_id, join, leave, restarted
+from core.training.distributed import Interrupted, barrier, broadcast_bytes, check_device, job_id, join, leave, restarted, restarts_left
 from core.training.resume import ResumeError, ResumePoint, check_resumable, find_resumable, find_run, read_point
 from core.training.run import make_trainer, train_run
 from core.training.trainer import Alone, Callback
@@ -146,4 +146,5 @@ def stopped_message(peers: Alone, run: RunDir | None, exc: BaseException) -> str
     saved = [c.step for c in run.checkpoints()] if run.path.exists() else []
     last = f"its last checkpoint is step {saved[-1]}" if saved else "it has no checkpoint yet"
     again = f"torchrun --nproc-per-node {peers.world_size} -m core train --resume {run.path}"
-    return f"{who}: the job lost a process ({reason}); run {run.path} is interrupted and {last}; continue it with: {again}"
+    then = "torchrun restarts the job, which resumes it (--max-restarts)" if restarts_left() > 0 else f"continue it with: {again}"
+    return f"{who}: the job lost a process ({reason}); run {run.path} is interrupted and {last}; {then}"
