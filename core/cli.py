@@ -60,7 +60,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "compile": ("--compile", str, "torch.compile the training loss (reduce-overhead: CUDA graphs on a GPU)",
                 ("off", "default", "reduce-overhead")),
 }  # fmt: skip
-OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
+OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes", "resume": "--resume"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -125,6 +125,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--init-from", type=path_text, default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)"
     )
+    p.add_argument(
+        "--resume", type=path_text, default=None, metavar="RUN",
+        help="continue an interrupted or stopped run (a folder, or an id in --runs-dir) from its last checkpoint; "
+        "auto: the newest such run of the settings given, or a new run when there is none (default: none)",
+    )  # fmt: skip
 
 
 def with_default(text: str, default: Any) -> str:
@@ -140,22 +145,33 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from core.experiment import preflight
+    """Train in this process, or as one process of a torchrun job (core.training.job): the data is checked before a run
+    folder exists; rank 0 prints the run folder last."""
+    from core.training.job import AUTO, JobStopped, train_job
     from core.training.progress import ProgressBar
-    from core.training.run import train_run
 
-    config = config_from_args(a)
-    store = RunStore(a.runs_dir)
-    store.check()  # fails early, before the data is loaded and before a run folder exists
-    experiment = preflight(config, init_from=a.init_from, hooks=terminal_hooks())
-    for warning in experiment.image_set.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    run = store.create(config)
-    bar = ProgressBar(config.train.episodes)
+    given = [flag_of(k) for k in vars(a) if k in TRAIN_FLAGS] + (["--recipe"] if "recipe" in a else [])
+    auto = a.resume == AUTO  # the settings name the run to continue, or the new run when none is left
+    if a.resume and not auto and (given or a.init_from):
+        fail(f"--resume continues a run with its own settings; drop {' '.join(given or ['--init-from'])}")
+    config = None if a.resume and not auto else config_from_args(a)
+    RunStore(a.runs_dir).check()  # fails early, before the data is loaded and before a run folder exists
+    bars: list[ProgressBar] = []
+
+    def progress(config: RunConfig) -> list[ProgressBar]:
+        bars.append(ProgressBar(config.train.episodes))
+        return bars
+
     try:
-        status = train_run(config, run, callbacks=[bar], experiment=experiment, init_from=a.init_from)
-    finally:
-        bar.bar.close()  # ends the bar's line, so an error is printed on a line of its own
+        status, run = train_job(config, a.runs_dir, a.resume, a.init_from, progress, terminal_hooks(), lambda t: print(t, file=sys.stderr))
+    except BaseException as exc:
+        for bar in bars:  # an error's line must not share the bar's line
+            bar.bar.close()
+        if isinstance(exc, JobStopped):
+            fail(str(exc), status=1)
+        raise
+    if run is None:
+        return  # another process of a torchrun job: rank 0 reports
     if status != "finished":
         print(f"run {status} early; its last checkpoint is saved", file=sys.stderr)
     print(run.path)

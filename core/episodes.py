@@ -310,9 +310,45 @@ class EpisodeSampler:
         classes, positions, rows = zip(*(self._queue.popleft() for _ in range(episodes)), strict=True)
         return self.pool.episode_batch(torch.stack(classes), torch.stack(positions), self.shape.k_shot, torch.stack(rows))
 
+    def skip(self, episodes: int) -> None:
+        """Pass over the next `episodes` episodes of the stream without building them: a torchrun rank
+        skips the episodes of the meta-batch that other ranks take; a resumed run does not replay."""
+        queued = min(episodes, len(self._queue))
+        for _ in range(queued):
+            self._queue.popleft()
+        for _ in range(episodes - queued):
+            self.draw()
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Where the stream stands: the generator's state and the draws made ahead but not yet used.
+
+        generator: uint8 (g,); classes: int64 (p, n_way); positions: int64 (p, n_way, k_shot+q_query)."""
+        pending = list(self._queue)
+        n_way, per_class = self.shape.n_way, self.shape.per_class
+        return {
+            "generator": self.generator.get_state(),
+            "classes": torch.stack([c for c, _, _ in pending]) if pending else torch.zeros(0, n_way, dtype=torch.int64),
+            "positions": torch.stack([p for _, p, _ in pending]) if pending else torch.zeros(0, n_way, per_class, dtype=torch.int64),
+        }
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue the stream from a state() of a sampler with the same pool and shape."""
+        classes, positions = state["classes"], state["positions"]
+        if classes.shape[1:] != (self.shape.n_way,) or positions.shape[1:] != (self.shape.n_way, self.shape.per_class):
+            raise EpisodeError(
+                f"the saved episode stream is of another episode shape than {self.shape}; resume with the run's own settings"
+            )
+        self.generator.set_state(state["generator"].to(torch.uint8).contiguous())
+        self._queue.clear()
+        self._enqueue(list(zip(classes.unbind(0), positions.unbind(0), strict=True)))
+
     def _draw_ahead(self) -> None:
         """The next `ahead` draws, their rows copied to the device in one non-blocking transfer."""
-        draws = [self.draw() for _ in range(self.ahead)]
+        self._enqueue([self.draw() for _ in range(self.ahead)])
+
+    def _enqueue(self, draws: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        if not draws:
+            return
         rows = torch.stack([self.pool.rows(c, p) for c, p in draws])  # (ahead, n_way, per_class)
         if self.pool.device.type == "cuda":
             rows = rows.pin_memory()  # a pageable source would make the copy synchronous

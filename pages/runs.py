@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import CheckpointError, RunStore
-from dashboard import access, errors, loaders, run_panels, sidebar, state
+from dashboard import access, errors, external_run, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
 from dashboard.i18n import tr
 from dashboard.visitor import visitor_id
@@ -48,9 +48,11 @@ with one:
         if state.learner_ref().run_dir == ref.run_dir:
             right.caption(tr("This is the current learner: the Embeddings, Distances and Every learner pages use it."))
         info = run.info()
-        run_panels.run_figures(run)
         train, val = split_records(run.metrics())
-        st.plotly_chart(training_curves(train, val), key="rn_curves")
+        if run.status() == "running":  # trained now, here or by another process: followed from its folder
+            external_run.follow(run, config.train.episodes)
+        else:
+            st.plotly_chart(training_curves(train, val), key="rn_curves")
         with st.expander(tr("Config")):
             st.json({"config": config.to_dict(), "run": info}, expanded=2)
         run_panels.evaluation_panel(run, config)
@@ -66,6 +68,8 @@ with one:
         st.caption(tr("Another visitor's run: only they can delete it."))
     elif training is not None and training.id == run.id and not training.snapshot().done:
         st.caption(tr("This run is training; stop it on the Train page before deleting it."))
+    elif run.status() == "running":
+        st.caption(tr("Another process is training this run; it can be deleted once that ends."))
     else:
         with st.expander(tr("Delete this run"), icon=":material/delete:"):
             sure = st.checkbox(

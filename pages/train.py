@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.experiment import preflight
 from core.training.background import start_run
-from dashboard import errors, loaders, run_panels, sidebar, state, train_form, training_view
+from dashboard import errors, external_run, loaders, run_panels, sidebar, state, train_form, training_view
 from dashboard.charts.training import training_curves
 from dashboard.i18n import tr
 from dashboard.labels import status_label
@@ -22,11 +22,16 @@ if busy:
     st.info(tr("Your run is training or waiting: its settings are locked until it ends. Leaving this page does not stop it."),
             icon=":material/lock:")  # fmt: skip
 values = train_form.train_form(disabled=busy)
+gpus = external_run.gpus()  # several: a run may train on all of them, through torchrun (untried: no GPU machine here)
+everywhere = gpus > 1 and st.toggle(tr("Train on all {n} GPUs (torchrun; follow it on the Runs page)", n=gpus), key="tr_all_gpus")
 
 if st.button(tr("Start"), key="tr_start", type="primary", disabled=busy, icon=":material/play_arrow:"):
     with errors.reported(stop=False):  # a bad setting is shown and nothing starts
         config = train_form.run_config(values, data)
         experiment = preflight(config, loaders.image_set(data))
+        if everywhere:
+            st.success(tr("Started {run} on {n} GPUs.", run=external_run.start_torchrun(config, state.runs_dir(), gpus).id, n=gpus))
+            st.stop()
         with st.spinner(tr("Starting the run…")):
             run = start_run(config, state.runs_dir(), isolate=state.isolate_runs(), experiment=experiment, owner=visitor_id())
         state.set_run_id(run.id)

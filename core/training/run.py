@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.atomic import StorageError
 from core.config import EpisodeShape, RunConfig
@@ -19,13 +20,14 @@ from core.learners import MetaLearner
 from core.store import HEARTBEAT_S, RunBusyError, RunDir
 from core.training.guards import FiniteGuard
 from core.training.live import MetricsLog, Record
-from core.training.trainer import Callback, Controls, Trainer
+from core.training.resume import ResumePoint, records_until, save_train_state
+from core.training.trainer import Alone, Callback, Controls, Trainer
 
 METRICS_WRITE_INTERVAL_S = 2.0  # rewriting metrics.jsonl atomically more often buys nothing
 
 
 class StoreCallback(Callback):
-    """Keeps the MetricsLog and the run folder up to date: metrics, checkpoints."""
+    """Keeps the MetricsLog and the run folder up to date: metrics, checkpoints and the state to resume from."""
 
     def __init__(self, run: RunDir, log: MetricsLog, config: RunConfig):
         self.run, self.log, self.config = run, log, config
@@ -39,7 +41,7 @@ class StoreCallback(Callback):
 
     def on_step_end(self, trainer: Trainer, step: int) -> None:
         if step % self.config.train.checkpoint_every == 0:
-            self.save(trainer.learner, step)
+            self.save(trainer, step)
         if time.monotonic() - self.last_heartbeat > HEARTBEAT_S:  # readers on other hosts see the run alive
             self.run.update_info(heartbeat=time.time())
             self.last_heartbeat = time.monotonic()
@@ -50,11 +52,14 @@ class StoreCallback(Callback):
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         if trainer.step not in self.saved_steps:
-            self.save(trainer.learner, trainer.step)  # a stopped run keeps its last state
+            self.save(trainer, trainer.step)  # a stopped run keeps its last state
         self._write_metrics()
 
-    def save(self, learner: MetaLearner, step: int) -> None:
-        self.run.save_checkpoint(learner.state_dict(), step, checkpoint_metadata(self.config, learner))
+    def save(self, trainer: Trainer, step: int) -> None:
+        """Metrics, weights, then the training state: a run resumed from `step` finds all three."""
+        self._write_metrics()
+        self.run.save_checkpoint(trainer.learner.state_dict(), step, checkpoint_metadata(self.config, trainer.learner))
+        save_train_state(self.run, trainer)
         self.saved_steps.append(step)
 
     def _write_metrics(self) -> None:
@@ -82,6 +87,26 @@ def validator(experiment: Experiment, shape: EpisodeShape, episodes: int, seed: 
     return validate
 
 
+def make_trainer(
+    config: RunConfig,
+    experiment: Experiment,
+    callbacks: Sequence[Callback] = (),
+    controls: Controls | None = None,
+    validate: Callable[[MetaLearner], Record] | None = None,
+    init_from: str | Path | None = None,
+    peers: Alone | None = None,
+) -> Trainer:
+    """The seeded learner (warm-started from `init_from` when given) and episode stream of `config`, in a Trainer."""
+    train = config.train
+    learner = experiment.new_learner(config.learner, seed=train.seed)
+    if init_from is not None:
+        learner.load_state_dict(warm_start(config.learner, experiment.image_set.image_shape, init_from))
+    shape = train.train_shape
+    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
+    # the guard on every process of a job: their weights are equal, so all stop at the same step
+    return Trainer(learner, sampler, train, [FiniteGuard(train), *callbacks], controls, validate, peers=peers)
+
+
 def train_run(
     config: RunConfig,
     run: RunDir,
@@ -90,30 +115,34 @@ def train_run(
     controls: Controls | None = None,
     experiment: Experiment | None = None,
     init_from: str | Path | None = None,
+    peers: Alone | None = None,
+    resume: ResumePoint | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> str:
     """Train `config` into the run folder `run`; -> 'finished' or 'stopped'.
 
     experiment: the data, when the caller has checked it already (core.experiment.preflight);
-    init_from: a checkpoint (.safetensors) of a compatible learner to start from (warm start).
+    init_from: a checkpoint (.safetensors) of a compatible learner to start from (warm start);
+    peers: the other processes of a torchrun job (core.training.distributed.Ranks), this one being rank 0;
+    resume: where the run stopped (core.training.resume.read_point): training continues from there, the
+    metrics recorded up to it kept; info: more for run.json (the job's world size, its resumes).
     An exception (a diverged loss, a full disk, a bug) marks the run failed with the reason and is raised again;
     the checkpoints written before it stay.
     """
     train = config.train
+    log = log or MetricsLog()
     try:
         experiment = experiment or preflight(config, init_from=init_from)
-        learner = experiment.new_learner(config.learner, seed=train.seed)
-        if init_from is not None:
-            learner.load_state_dict(warm_start(config.learner, experiment.image_set.image_shape, init_from))
+        validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
+        trainer = make_trainer(config, experiment, [StoreCallback(run, log, config), *callbacks], controls, validate, init_from, peers)
+        if resume is not None:
+            resume.restore(trainer)
+            for kind, record in records_until(run, resume.step):  # later records are trained again
+                log.add(kind, record)
     except Exception as exc:
         mark_failed(run, exc)
         raise
-    shape = train.train_shape
-    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
-    validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
-    log = log or MetricsLog()
-    image_set = experiment.image_set
-    store = StoreCallback(run, log, config)
-    trainer = Trainer(learner, sampler, train, [FiniteGuard(train), store, *callbacks], controls, validate)
+    image_set, learner = experiment.image_set, trainer.learner
     try:
         with run.hold():  # until the end: a reader can tell this run from one whose process died
             run.update_info(
@@ -122,6 +151,7 @@ def train_run(
                 input_shape=list(image_set.image_shape),
                 dataset_source=image_set.source,
                 parameters=sum(p.numel() for p in learner.parameters()),
+                **(info or {}),
             )
             status = trainer.fit()
             _, val_records = log.copy()

@@ -48,6 +48,30 @@ class Controls:
                 return
 
 
+class Alone:
+    """One process takes each whole meta-batch: nothing to share or combine (the Trainer's default).
+
+    core.training.distributed.Ranks shares the meta-batch among torchrun's processes instead: the Trainer
+    calls both the same way, and knows nothing of processes.
+    """
+
+    rank, world_size = 0, 1
+
+    def part(self, meta_batch: int) -> range:
+        """The positions, within each meta-batch of the episode stream, of the episodes this process takes."""
+        return range(meta_batch)
+
+    def begin_step(self, learner: MetaLearner) -> None:
+        """Before a step's first forward pass."""
+
+    def end_step(
+        self, learner: MetaLearner, params: Sequence[torch.nn.Parameter], loss: torch.Tensor, acc: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After this process's backward passes, before the optimizer step: gradients and running statistics
+        made those of the whole meta-batch -> the step's (loss, accuracy) over the whole meta-batch."""
+        return loss, acc
+
+
 def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     """`fn` as it is ("off"), or torch.compile'd: "default", or "reduce-overhead" (CUDA graphs on a GPU:
     one replay per step instead of hundreds of kernel launches; shapes are static, so one capture serves)."""
@@ -87,6 +111,8 @@ class Trainer:
     (core.device.mixed_precision); backward and the optimizer step stay outside it, as autocast asks.
     config.compile != "off" compiles the loss function (torch.compile; "reduce-overhead" adds CUDA graphs).
     `validate`, if given, returns {"val_acc": ..., "val_ci": ...} and runs every `val_every` steps.
+    `peers` shares each meta-batch with other processes (core.training.distributed.Ranks); alone by default.
+    Every step consumes `meta_batch` episodes of the sampler's stream, whichever of them this process takes.
     """
 
     def __init__(
@@ -98,19 +124,22 @@ class Trainer:
         controls: Controls | None = None,
         validate: Callable[[MetaLearner], Record] | None = None,
         start_step: int = 0,
+        peers: Alone | None = None,
     ):
         self.learner, self.sampler, self.config = learner, sampler, config
         self.callbacks = list(callbacks)
         self.controls = controls or Controls()
         self.validate = validate
         self.step = start_step
-        params = [p for p in learner.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(params, config) if params else None
+        self.peers = peers or Alone()
+        self.part = self.peers.part(config.meta_batch)
+        self.params = [p for p in learner.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(self.params, config) if self.params else None
         self.schedule = make_schedule(self.optimizer, config) if self.optimizer else None
         self.device = sampler.pool.device
         self.autocast_dtype = mixed_precision(config.precision, self.device)
         wanted = config.batch_episodes == "on" or (config.batch_episodes == "auto" and self.device.type == "cuda")
-        self.batched = learner.batched and config.meta_batch > 1 and wanted
+        self.batched = learner.batched and len(self.part) > 1 and wanted
         loss_fn = learner.episode_loss_batched if self.batched else learner.episode_loss
         self.loss_fn = compiled(loss_fn, config.compile)
 
@@ -122,24 +151,30 @@ class Trainer:
         """One optimizer step over a meta-batch -> (loss, accuracy) as 0-d device tensors."""
         if self.optimizer:
             self.optimizer.zero_grad(set_to_none=True)
+        total, part = self.config.meta_batch, self.part
+        self.peers.begin_step(self.learner)
+        self.sampler.skip(part.start)  # the other processes' episodes of this meta-batch
         if self.batched:
-            batch = self.sampler.sample_batch(self.config.meta_batch)
-            loss, acc = self._backward(batch.support_x, batch.support_y, batch.query_x, batch.query_y, 1)
+            batch = self.sampler.sample_batch(len(part))
+            loss, acc = self._backward(batch.support_x, batch.support_y, batch.query_x, batch.query_y, total / len(part))
         else:
             loss, acc = 0.0, 0.0
-            for _ in range(self.config.meta_batch):
+            for _ in part:
                 ep = self.sampler.sample()
-                episode_loss, episode_acc = self._backward(ep.support_x, ep.support_y, ep.query_x, ep.query_y, self.config.meta_batch)
+                episode_loss, episode_acc = self._backward(ep.support_x, ep.support_y, ep.query_x, ep.query_y, total)
                 loss, acc = loss + episode_loss, acc + episode_acc
+        self.sampler.skip(total - part.stop)
+        loss, acc = self.peers.end_step(self.learner, self.params, loss, acc)
         if self.optimizer:
             self.optimizer.step()
             self.schedule.step()
         return loss, acc
 
     def _backward(
-        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor, share: int
+        self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor, query_y: torch.Tensor, share: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss of one episode or a stacked batch, divided by `share`, backpropagated -> (loss, accuracy), detached."""
+        """Loss of one episode or a stacked batch, divided by `share` (meta-batch / episodes here: each episode
+        weighs 1 / meta_batch), backpropagated -> (loss, accuracy), detached."""
         if self.config.compile == "reduce-overhead":
             torch.compiler.cudagraph_mark_step_begin()  # a new step: the last step's graph outputs may be overwritten
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
