@@ -83,6 +83,11 @@ class RunDir:
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
 
+    @property
+    def train_state_dir(self) -> Path:
+        """Where core.training.resume keeps the latest training state (apart: checkpoints/ holds only weights)."""
+        return self.path / "train_state"
+
     def config(self) -> RunConfig:
         """The run's validated config; CheckpointError when it is missing, unreadable, damaged or foreign."""
         path = self.path / "config.json"
@@ -170,7 +175,7 @@ class RunDir:
 
     def temporary_files(self) -> list[Path]:
         """Temporary files of atomic writes in this run (a writer killed mid-write leaves one); readers ignore them."""
-        return [p for folder in (self.path, self.checkpoints_dir) for p in _glob(folder, ".*.tmp")]
+        return [p for folder in (self.path, self.checkpoints_dir, self.train_state_dir) for p in _glob(folder, ".*.tmp")]
 
     def remove_stale_temporary(self, min_age_s: float = STALE_TEMPORARY_S) -> int:
         """Delete temporary files older than `min_age_s` (younger ones may belong to a write in progress) -> how many."""

@@ -28,31 +28,17 @@ import torch  # noqa: E402
 
 from core.bench import run_benchmark  # noqa: E402
 from core.bench.variants import syncs_per_step  # noqa: E402
-from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig  # noqa: E402
+from core.config import EpisodeShape, RunConfig  # noqa: E402
 from core.device import describe_device  # noqa: E402
 from core.evaluation import evaluate  # noqa: E402
 from core.experiment import Experiment, load_learner  # noqa: E402
+from core.recipes import RECIPES, with_recipe  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.training.run import train_run  # noqa: E402
 
 FIVE_ONE = EpisodeShape(5, 1, 15)
-# per learner: (learner settings, training settings) of the README's recipes, shortened to a smoke run
-MAML_LIKE = {"train_shape": FIVE_ONE, "meta_batch": 4, "lr": 0.002}
-SMOKE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "pixel_nn": ({}, {"episodes": 1}),
-    "protonet": ({}, {"train_shape": EpisodeShape(30, 1, 5), "lr": 0.002}),
-    "matching": ({}, {"train_shape": EpisodeShape(20, 1, 5)}),
-    "relation": ({}, {"train_shape": EpisodeShape(20, 1, 5)}),
-    "siamese": ({}, {"train_shape": EpisodeShape(20, 1, 5)}),
-    "triplet": ({"margin": 0.5}, {"train_shape": EpisodeShape(20, 1, 5)}),
-    "maml": ({}, MAML_LIKE),
-    "fomaml": ({}, MAML_LIKE),
-    "anil": ({}, MAML_LIKE),
-    "reptile": ({"inner_lr": 0.1}, {**MAML_LIKE, "train_shape": EpisodeShape(5, 5, 5)}),
-    "learned_optimizer": ({}, MAML_LIKE),
-    "finetune": ({}, MAML_LIKE),
-    "blackbox": ({}, {"train_shape": FIVE_ONE, "lr": 0.001}),
-}
+LEARNERS = ("pixel_nn", "protonet", "matching", "relation", "siamese", "triplet", "maml", "fomaml", "anil", "reptile",
+            "learned_optimizer", "finetune", "blackbox")  # fmt: skip
 
 
 DEVICE = "cuda"
@@ -96,9 +82,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def run_config(data_dir: str, method: str, episodes: int, precision: str = "auto", learner: dict | None = None, **train: Any) -> RunConfig:
-    settings = {"dataset": "omniglot", "data_dir": data_dir, "episodes": episodes, "val_every": 0, "seed": 0, "device": DEVICE}
-    return RunConfig(LearnerConfig(method=method, **(learner or {})), TrainConfig(**{**settings, **train, "precision": precision}))
+def run_config(data_dir: str, method: str, episodes: int | None = None, precision: str = "auto") -> RunConfig:
+    """The README's recipe of `method` (core.recipes; learners without one take the fomaml recipe's settings), on
+    Omniglot on the GPU; `episodes` shortens it to a smoke run."""
+    given: dict[str, Any] = {"dataset": "omniglot", "data_dir": data_dir, "val_every": 0, "seed": 0, "device": DEVICE}
+    given["precision"] = precision
+    if episodes is not None:
+        given["episodes"] = 1 if method == "pixel_nn" else episodes  # nothing to train: one step writes its checkpoint
+    name = method if method in RECIPES else "fomaml"
+    return RunConfig.from_flat(with_recipe(name, {**given, "method": method}))
 
 
 def train_and_eval(
@@ -125,10 +117,9 @@ def train_and_eval(
 
 def every_learner(data_dir: str, runs: Path, episodes: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for method, (learner, train) in SMOKE.items():
-        train = dict(train)
+    for method in LEARNERS:
         try:
-            config = run_config(data_dir, method, train.pop("episodes", episodes), learner=learner, **train)
+            config = run_config(data_dir, method, episodes)
             experiment = Experiment.from_config(config.train)
             out[method] = train_and_eval(config, runs, episodes=100, experiment=experiment)
             model = experiment.new_learner(config.learner)
@@ -160,10 +151,9 @@ def main() -> None:
     report.part("environment", environment)
     with tempfile.TemporaryDirectory(prefix="metascope-gpu-") as tmp:
         runs = Path(tmp)
-        recipe = {"train_shape": EpisodeShape(30, 1, 5), "lr": 0.002}
         both = (FIVE_ONE, EpisodeShape(5, 5, 15))
         for precision in ("bf16", "fp32"):
-            config = run_config(a.data_dir, "protonet", a.recipe_episodes, precision, **recipe)
+            config = run_config(a.data_dir, "protonet", a.recipe_episodes, precision)
             report.part(f"protonet_{precision}", lambda c=config: train_and_eval(c, runs, both))
         report.part("every_learner", lambda: every_learner(a.data_dir, runs, a.smoke_episodes))
     report.part("bench", lambda: run_benchmark(quick=a.dry_run, data_dir=a.data_dir, projections=False))

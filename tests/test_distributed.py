@@ -81,7 +81,7 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 def kill_rank_once_checkpointed(job: subprocess.Popen, run_parent: Path, rank: int = 1) -> int:
     """SIGKILL the process of `rank` as soon as the run has its first resumable checkpoint -> the step it was at."""
     deadline = time.monotonic() + TIMEOUT_S
-    while not list(run_parent.glob("*/checkpoints/*.state.safetensors")):
+    while not list(run_parent.glob("*/train_state/*.safetensors")):
         assert job.poll() is None, job.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -126,7 +126,7 @@ def test_two_processes_end_with_the_weights_of_one_and_only_rank_0_writes(tmp_pa
     expected = [
         "checkpoints/step-0000004.safetensors",
         "checkpoints/step-0000008.safetensors",
-        "checkpoints/step-0000008.state.safetensors",
+        "train_state/step-0000008.safetensors",
     ]
     assert files == sorted([".alive.lock", "config.json", "metrics.jsonl", "run.json", *expected])
     records, single_records = run.metrics(), single.metrics()

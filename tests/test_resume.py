@@ -59,7 +59,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, m
     broken = store.create(config)
     with pytest.raises(RuntimeError, match="went away"):
         train_run(config, broken, callbacks=[Crash(8)], experiment=experiment)
-    assert broken.status() == "interrupted"  # its process lives on, but no longer holds the run
+    assert broken.status() == "failed"  # an error in training marks it so (a killed process reads interrupted: below)
     assert [c.step for c in broken.checkpoints()] == [3, 6]
     point = read_point(broken)
     assert point is not None and point.step == 6
@@ -93,15 +93,15 @@ def test_the_training_state_is_safetensors_and_json_and_only_the_latest_is_kept(
     config = tiny(episodes=6)
     run = RunStore(tmp_path).create(config)
     train_run(config, run)
-    states = sorted(p.name for p in run.checkpoints_dir.glob("*.state.safetensors"))
-    assert states == ["step-0000006.state.safetensors"]
-    with safe_open(str(run.checkpoints_dir / states[0]), framework="pt") as handle:
+    states = sorted(p.name for p in run.train_state_dir.glob("*.safetensors"))
+    assert states == ["step-0000006.safetensors"]
+    with safe_open(str(run.train_state_dir / states[0]), framework="pt") as handle:
         meta = handle.metadata()
         keys = set(handle.keys())
     assert meta["format"] == TRAIN_STATE_FORMAT and meta["step"] == "6"
     assert {"sampler.generator", "sampler.classes", "sampler.positions", "rng"} <= keys
     assert any(k.startswith("optimizer.state.") and k.endswith(".exp_avg") for k in keys)
-    assert b"pickle" not in (run.checkpoints_dir / states[0]).read_bytes()[:200]
+    assert b"pickle" not in (run.train_state_dir / states[0]).read_bytes()[:200]
 
 
 def test_pack_keeps_int_keys_tuples_and_tensors():
@@ -137,7 +137,7 @@ def test_what_cannot_be_resumed_says_why(tmp_path):
         run.update_info(status="running")
         with pytest.raises(ResumeError, match="is being trained by another process now"):
             check_resumable(run)
-    (run.checkpoints_dir / "step-0000003.state.safetensors").unlink()
+    (run.train_state_dir / "step-0000003.safetensors").unlink()
     with pytest.raises(ResumeError, match="has checkpoints but no training state"):
         read_point(run)
 
@@ -154,7 +154,7 @@ def test_the_command_line_resumes_a_killed_run_and_refuses_a_finished_one(tmp_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     job = subprocess.Popen([sys.executable, "-m", "core", "train", *flags], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while not list((tmp_path / "runs").glob("*/checkpoints/*.state.safetensors")):
+    while not list((tmp_path / "runs").glob("*/train_state/*.safetensors")):
         assert job.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     job.send_signal(signal.SIGKILL)

@@ -1,7 +1,7 @@
 """Resuming a run from its last checkpoint, so that it ends with the weights an uninterrupted run ends with.
 
-Beside each checkpoint's weights (checkpoints/step-XXXXXXX.safetensors) a run keeps its training state
-(step-XXXXXXX.state.safetensors): the optimizer's and the schedule's state, where the episode stream stands
+Beside its checkpoints' weights (checkpoints/step-XXXXXXX.safetensors) a run keeps its training state
+(train_state/step-XXXXXXX.safetensors): the optimizer's and the schedule's state, where the episode stream stands
 (its generator and the draws made ahead) and torch's CPU generator. Tensors go into safetensors, everything
 else into its metadata as JSON: nothing is unpickled, for a run folder may come from anyone. Only the latest
 state is kept (the weights of every checkpoint stay), as an optimizer's state is twice the model's size.
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from core.training.trainer import Trainer
 
 TRAIN_STATE_FORMAT = "metascope-train-state-v1"
-STATE_SUFFIX = ".state.safetensors"
 RESUMABLE = ("interrupted", "stopped", "failed", "created")  # created: a run whose training never began
 
 
@@ -69,7 +68,7 @@ def unpack(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def state_path(run: RunDir, step: int) -> Path:
-    return run.checkpoints_dir / f"step-{step:07d}{STATE_SUFFIX}"
+    return run.train_state_dir / f"step-{step:07d}.safetensors"
 
 
 def save_train_state(run: RunDir, trainer: Trainer) -> Path:
@@ -85,7 +84,7 @@ def save_train_state(run: RunDir, trainer: Trainer) -> Path:
     }
     meta = {"format": TRAIN_STATE_FORMAT, "step": str(trainer.step), "state": json.dumps(state)}
     path = atomic_write_bytes(state_path(run, trainer.step), save(tensors, metadata=meta))
-    for older in run.checkpoints_dir.glob(f"step-*{STATE_SUFFIX}"):
+    for older in run.train_state_dir.glob("step-*.safetensors"):
         if older != path:
             older.unlink(missing_ok=True)
     return path

@@ -18,6 +18,7 @@ from core.evaluation import evaluate
 from core.experiment import Experiment, checkpoint_metadata, preflight, warm_start
 from core.learners import MetaLearner
 from core.store import HEARTBEAT_S, RunBusyError, RunDir
+from core.training.distributed import Interrupted
 from core.training.guards import FiniteGuard
 from core.training.live import MetricsLog, Record
 from core.training.resume import ResumePoint, records_until, save_train_state
@@ -161,6 +162,8 @@ def train_run(
             run.update_info(status=status, **final)
     except RunBusyError:
         raise  # another process trains it: its status is not ours to change
+    except Interrupted:
+        raise  # a torchrun job lost a process: the run, whose lock is now released, reads 'interrupted' (resumable)
     except Exception as exc:
         mark_failed(run, exc, log)
         raise

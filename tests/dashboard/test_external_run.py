@@ -34,7 +34,10 @@ def record(run: RunDir, *steps: int) -> None:
     run.write_metrics([*run.metrics(), *({"kind": "train", "step": s, "loss": 1.0 / s, "train_acc": 0.5} for s in steps)])
 
 
-def test_a_run_trained_by_another_process_is_followed_read_only_until_it_ends(open_app, folder_choice, tiny_config, tmp_path: Path):
+def test_a_run_trained_by_another_process_is_followed_read_only_until_it_ends(
+    open_app, folder_choice, tiny_config, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("METASCOPE_ALLOW_DELETE", "1")  # deleting is the operator's choice: on here, to see it offered after
     run = RunStore(tmp_path / "external").create(tiny_config(folder_choice, episodes=30))
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run.path / LIVE_LOCK)], stdout=subprocess.PIPE, text=True)
     try:
@@ -42,10 +45,11 @@ def test_a_run_trained_by_another_process_is_followed_read_only_until_it_ends(op
         run.update_info(status="running", pid=holder.pid, host=socket.gethostname(), world_size=2)
         record(run, 10, 20)
         at = open_app("runs", ms_runs_dir=str(tmp_path / "external"))
-        assert at.dataframe[0].value.set_index("run").loc[run.id, "status"] == "running"
-        assert at.get("progress")[0].proto.text == f"{run.id} · running · episode 20 of 30"
-        assert f"by process {holder.pid} of a torchrun job of 2 processes on this machine" in at.caption[0].value
-        assert f"redrawn every {POLL_S:.0f} s" in at.caption[0].value
+        assert at.dataframe[0].value.set_index("run").loc[run.id, "status"] == "training"  # the status in the reader's words
+        assert at.get("progress")[0].proto.text == f"{run.id} · training · step 20 of 30"
+        captions = " ".join(c.value for c in at.caption)
+        assert f"by process {holder.pid} of a torchrun job of 2 processes on this machine" in captions
+        assert f"redrawn every {POLL_S:.0f} s" in captions
         assert loss_steps(at, "rn_live_curves") == [10, 20] and figure(at, "rn_curves") is None
         assert "it can be deleted once that ends" in " ".join(c.value for c in at.caption)
         assert not [b for b in at.button if b.key == "rn_delete"]  # read-only while another process writes it
