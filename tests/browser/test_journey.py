@@ -95,13 +95,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(server: str):
+def browser(server: str) -> Iterator:
+    """Headless Chromium for the module's server (each browser test module has a `server` fixture)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield open_tab(browser, server)
-        browser.close()
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server: str):
+    return open_tab(browser, server)
 
 
 def open_tab(opener, url: str, viewport: tuple[int, int] = (1440, 1100)):

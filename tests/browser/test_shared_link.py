@@ -8,29 +8,18 @@ Run it:  .venv/bin/python -m pytest tests/browser/test_shared_link.py -m browser
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser.test_journey import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_S, fill_number, key, server, settle, shoot, wait_until
+from tests.browser.test_journey import CHROMIUM, STEP_TIMEOUT_S, browser, fill_number, key, server, settle, shoot, wait_until
 
-__all__ = ["server"]  # the journey's fixture: `python -m dashboard` on a free port, cache and runs in a temporary folder
+__all__ = ["browser", "server"]  # the journey's fixtures: Chromium, and `python -m dashboard` on a free port
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not found at {CHROMIUM}; install it with `apt-get install -y chromium`"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def fresh_tab(browser):

@@ -6,14 +6,12 @@ Run it:  .venv/bin/python -m pytest tests/browser/test_visitors.py -m browser -v
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.browser.test_journey import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     STEP_TIMEOUT_S,
+    browser,
     fill_number,
     key,
     loss_points,
@@ -27,22 +25,12 @@ from tests.browser.test_journey import (
     wait_until,
 )
 
-__all__ = ["server"]  # the journey's fixture: `python -m dashboard` on a free port (METASCOPE_MAX_TRAINING unset: 1 at a time)
+__all__ = ["browser", "server"]  # the journey's Chromium and server (METASCOPE_MAX_TRAINING unset: 1 run at a time)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not found at {CHROMIUM}; install it with `apt-get install -y chromium`"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def start_run(tab, episodes: int) -> None:

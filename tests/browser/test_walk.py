@@ -20,9 +20,9 @@ import pytest
 
 from tests.browser.test_journey import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
     STEP_TIMEOUT_S,
+    browser,
     dashboard_server,
     key,
     no_exception,
@@ -30,6 +30,8 @@ from tests.browser.test_journey import (
     settle,
     wait_until,
 )
+
+__all__ = ["browser"]  # the journey's Chromium, on this module's own server
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,16 +62,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run([*command, "--runs-dir", str(tmp / "runs")], cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)
     with dashboard_server(tmp) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def navigate(tab, path: str) -> None:
