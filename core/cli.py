@@ -59,6 +59,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=d_train.checkpoint_every)
     p.add_argument("--device", default=d_train.device)
     p.add_argument("--precision", default=d_train.precision, help="auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16")
+    p.add_argument("--within-alphabet", type=float, default=d_train.within_alphabet, help="share of episodes from one alphabet (0..1)")
+    p.add_argument("--split-drawers", action="store_true", help="support by one drawer, queries by others (k-shot 1)")
+    for name, unit in (("rotation", "degrees"), ("shear", "degrees"), ("scale", "relative"), ("translate", "fraction of the side"),
+                       ("elastic", "fraction of the side"), ("thickness", "0..1")):  # fmt: skip
+        p.add_argument(f"--aug-{name}", type=float, default=getattr(d_train, f"aug_{name}"), help=f"augmentation: {name}, {unit} (0: off)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from")
 
@@ -73,7 +78,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
         meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
         seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
-        precision=a.precision,
+        precision=a.precision, within_alphabet=a.within_alphabet, split_drawers=a.split_drawers,
+        **{f"aug_{n}": getattr(a, f"aug_{n}") for n in ("rotation", "shear", "scale", "translate", "elastic", "thickness")},
     )  # fmt: skip
     return RunConfig(learner, train)
 
@@ -103,11 +109,27 @@ def cmd_eval(a: argparse.Namespace) -> None:
     learner, config, checkpoint = load_learner(run, a.checkpoint)
     experiment = Experiment.from_config(config.train)
     learner = learner.to(experiment.device)
-    shape = EpisodeShape(a.n_way, a.k_shot, a.q_query)
-    result = evaluate(learner, experiment.pool(a.split), shape, a.episodes, a.seed)
+    if a.protocol == "lake":
+        return _eval_lake(a, run, learner, experiment, checkpoint.step)
+    shape = EpisodeShape(a.n_way or 5, a.k_shot, a.q_query)
+    result = evaluate(learner, experiment.pool(a.split), shape, a.episodes or 600, a.seed)
     name = f"eval-{a.split}-{shape.n_way}w{shape.k_shot}s.json"
     run.write_json(name, {**result.to_dict(), "checkpoint_step": checkpoint.step, "split": a.split, "seed": a.seed})
     print(f"{result.summary()}  ({result.episodes} episodes, {a.split} split, {result.seconds:.2f} s)")
+    print(f"figures written to {run.path / name}", file=sys.stderr)
+
+
+def _eval_lake(a: argparse.Namespace, run: RunDir, learner, experiment, step: int) -> None:
+    """Lake's 20-way within-alphabet one-shot protocol; prints the error (percent) with its 95% CI."""
+    from core.lake import LAKE_WAYS, evaluate_lake
+
+    n_way = a.n_way or LAKE_WAYS
+    classes = experiment.split.classes(a.split)
+    result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device)
+    name = f"eval-lake-{a.split}.json" if n_way == LAKE_WAYS else f"eval-lake-{a.split}-{n_way}w.json"
+    run.write_json(name, {**result.to_dict(), "checkpoint_step": step, "split": a.split, "seed": a.seed})
+    where = f"{result.episodes} Lake episodes, {n_way}-way within an alphabet, {a.split} split"
+    print(f"{result.summary()}  (percent, 95% CI; {where}, {result.seconds:.2f} s)")
     print(f"figures written to {run.path / name}", file=sys.stderr)
 
 
@@ -144,12 +166,17 @@ def build_parser() -> ArgumentParser:
     train = sub.add_parser("train", help="meta-train a learner; prints the run folder last")
     add_train_args(train)
     train.set_defaults(func=cmd_train)
-    ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes")
+    ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes, or Lake's one-shot error (--protocol lake)")
     ev.add_argument("--run", required=True)
-    ev.add_argument("--n-way", type=int, default=5)
+    ev.add_argument(
+        "--protocol", default="episodes", choices=("episodes", "lake"),
+        help="episodes: random N-way K-shot episodes; lake: Lake's 20-way within-alphabet one-shot runs, support and "
+        "queries by two drawers (Omniglot only), printed as error %% ± 95%% CI",
+    )  # fmt: skip
+    ev.add_argument("--n-way", type=int, default=None, help="classes per episode (default 5; 20 for --protocol lake)")
     ev.add_argument("--k-shot", type=int, default=1)
     ev.add_argument("--q-query", type=int, default=15)
-    ev.add_argument("--episodes", type=int, default=600)
+    ev.add_argument("--episodes", type=int, default=None, help="test episodes (default 600; 1000 for --protocol lake)")
     ev.add_argument("--split", default="test", choices=("train", "val", "test"))
     ev.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     ev.add_argument("--seed", type=int, default=0)

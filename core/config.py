@@ -88,6 +88,15 @@ class TrainConfig:
     log_every: int = 10  # steps between metric records (each record syncs the device)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on a GPU that has it, else fp32) | fp32 | bf16
+    # Lake-like training episodes (core.hard_episodes) and augmentation (core.augment); 0 / False: off
+    within_alphabet: float = 0.0  # share of training episodes whose classes all come from one alphabet (class group)
+    split_drawers: bool = False  # every class's support by one drawer, the queries by others (k_shot 1; needs drawers)
+    aug_rotation: float = 0.0  # degrees, +-
+    aug_shear: float = 0.0  # degrees, +-
+    aug_scale: float = 0.0  # relative size change, +-
+    aug_translate: float = 0.0  # shift as a fraction of the side, +-
+    aug_elastic: float = 0.0  # largest smooth random displacement, fraction of the side
+    aug_thickness: float = 0.0  # largest blend toward strokes one pixel thicker or thinner, 0..1
 
     def __post_init__(self) -> None:
         from core.data.registry import DATASETS
@@ -104,6 +113,11 @@ class TrainConfig:
         _check(self.checkpoint_every >= 1 and self.log_every >= 1, "checkpoint_every and log_every must be >= 1")
         _check(self.device in ("auto", "cpu") or self.device.startswith("cuda"), f"unknown device '{self.device}'; use auto, cpu or cuda")
         _check(self.precision in ("auto", "fp32", "bf16"), f"unknown precision '{self.precision}'; use auto, fp32 or bf16")
+        _check(0 <= self.within_alphabet <= 1, f"within_alphabet={self.within_alphabet}: a share of episodes, use 0 to 1")
+        _check(not self.split_drawers or self.train_shape.k_shot == 1, "split_drawers takes each support from one drawer: use k_shot 1")
+        for name, top in (("rotation", 180), ("shear", 60), ("scale", 0.5), ("translate", 0.5), ("elastic", 0.25), ("thickness", 1)):
+            value = getattr(self, f"aug_{name}")
+            _check(0 <= value <= top, f"aug_{name}={value}: use 0 (off) to {top}")
 
 
 @dataclass(frozen=True)

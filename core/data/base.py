@@ -23,6 +23,8 @@ class ImageSet:
     class_groups: one group per class id (Omniglot alphabet), or None when the data has none.
     source: where it came from, for display and for cache keys.
     warnings: things the user should know about the load (skipped files), never silent.
+    drawers: int64 (n,), who drew each image (Omniglot: the file name's suffix, 1..20 within an alphabet),
+        or None when the data does not say.
     """
 
     name: str
@@ -32,6 +34,7 @@ class ImageSet:
     class_groups: tuple[str, ...] | None = None
     source: str = ""
     warnings: tuple[str, ...] = ()  # e.g. files skipped as unreadable, shown to the user
+    drawers: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -40,6 +43,8 @@ class ImageSet:
             raise DataError(f"{self.name}: {self.labels.numel()} labels for {self.images.shape[0]} images")
         if self.class_groups is not None and len(self.class_groups) != len(self.class_names):
             raise DataError(f"{self.name}: {len(self.class_groups)} groups for {len(self.class_names)} classes")
+        if self.drawers is not None and self.drawers.shape != self.labels.shape:
+            raise DataError(f"{self.name}: {self.drawers.numel()} drawers for {self.images.shape[0]} images")
         if self.images.shape[0] == 0:
             raise DataError(f"{self.name}: no images found in {self.source or 'the source'}")
 

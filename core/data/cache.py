@@ -42,6 +42,8 @@ def cached(name: str, key: str, build: Callable[[], ImageSet], root: Path | None
 
 def _write(image_set: ImageSet, tensors_path: Path, meta_path: Path) -> None:
     tensors = {"images": image_set.images.contiguous(), "labels": image_set.labels.contiguous()}
+    if image_set.drawers is not None:
+        tensors["drawers"] = image_set.drawers.contiguous()
     atomic_write(tensors_path, lambda tmp: save_file(tensors, str(tmp)))
     meta = {
         "class_names": list(image_set.class_names),
@@ -64,4 +66,5 @@ def _read(name: str, tensors_path: Path, meta_path: Path) -> ImageSet:
         class_groups=None if groups is None else tuple(groups),
         source=meta["source"],
         warnings=tuple(meta.get("warnings", ())),
+        drawers=tensors["drawers"].to(torch.int64) if "drawers" in tensors else None,
     )

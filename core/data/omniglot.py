@@ -21,6 +21,7 @@ LAKE_ZIPS = ("images_background.zip", "images_evaluation.zip", "images_backgroun
 TORCHVISION_FOLDER = "omniglot-py"  # what torchvision.datasets.Omniglot creates under its root
 DECODER = "invert-lanczos-v1"  # in the cache key: change it when decoding changes what comes out
 _CHARACTER = re.compile(r"character\d+")
+_DRAWER = re.compile(r"\d+_(\d+)\.png", re.IGNORECASE)  # Lake's file names: <character id>_<drawer>.png
 HOW_TO_FIX = (
     "point --data-dir (or $METASCOPE_OMNIGLOT) at a folder holding Lake's zips (images_background.zip, "
     "images_evaluation.zip, images_background_small1.zip, images_background_small2.zip from "
@@ -41,10 +42,12 @@ def load_omniglot(
     torchvision's root (omniglot-py/...). None: $METASCOPE_OMNIGLOT, then <cache>/omniglot.
     An image present in several sources (Greek and Latin are in both minimal sets) counts once.
     Returns images uint8 (n, 1, image_size, image_size), class names "Alphabet/characterNN",
-    class groups = alphabets, all sorted by (alphabet, character, file).
+    class groups = alphabets, drawers (n,) from the file names (None if a name lacks one),
+    all sorted by (alphabet, character, file).
     """
     sources = _resolve_sources(data_dir, download, cache_root)
-    key = cache_key(dataset="omniglot", sources=[_fingerprint(s) for s in sources], image_size=image_size, decoder=DECODER)
+    fingerprints = [_fingerprint(s) for s in sources]
+    key = cache_key(dataset="omniglot", sources=fingerprints, image_size=image_size, decoder=DECODER, drawers=True)
     return cached("omniglot", key, lambda: _build(sources, image_size), cache_root)
 
 
@@ -176,4 +179,13 @@ def _build(sources: list[Path], size: int) -> ImageSet:
         class_names=tuple(f"{alphabet}/{character}" for alphabet, character in classes),
         class_groups=tuple(alphabet for alphabet, _ in classes),
         source="omniglot: " + ", ".join(str(s) for s in sources),
+        drawers=parse_drawers([name for _, _, name in keys]),
     )
+
+
+def parse_drawers(file_names: list[str]) -> torch.Tensor | None:
+    """(n,) int64 drawer of each file `<character id>_<drawer>.png`; None when any name does not say."""
+    matches = [_DRAWER.fullmatch(name) for name in file_names]
+    if not matches or not all(matches):
+        return None
+    return torch.tensor([int(m.group(1)) for m in matches], dtype=torch.int64)

@@ -13,9 +13,9 @@ import torch
 
 from core.config import EpisodeShape, RunConfig
 from core.device import describe_device
-from core.episodes import EpisodeSampler
 from core.evaluation import evaluate
 from core.experiment import Experiment, checkpoint_metadata, load_learner
+from core.hard_episodes import training_sampler
 from core.learners import MetaLearner
 from core.store import DEFAULT_RUNS_DIR, RunDir, RunStore
 from core.training.registry import RunError, active_run, get_run, latest_run, register  # noqa: F401 - re-exported
@@ -156,8 +156,7 @@ def train_run(
     if init_from is not None:
         loaded, _, _ = load_learner(Path(init_from).parent.parent, init_from)
         learner.load_state_dict(loaded.state_dict())
-    shape = train.train_shape
-    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
+    sampler = training_sampler(experiment.pool("train", train.rotations), train)
     validate = validator(experiment, train.eval_shape, train.val_episodes, train.seed + 1) if train.val_every else None
     log = log or MetricsLog()
     image_set = experiment.image_set
