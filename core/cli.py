@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 from core.atomic import StorageError
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
@@ -121,13 +122,16 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def _eval_lake(a: argparse.Namespace, run: RunDir, learner, experiment, step: int) -> None:
     """Lake's 20-way within-alphabet one-shot protocol; prints the error (percent) with its 95% CI."""
-    from core.lake import LAKE_WAYS, evaluate_lake
+    from core.lake import LAKE_WAYS, LakeOptions, evaluate_lake
 
     n_way = a.n_way or LAKE_WAYS
     classes = experiment.split.classes(a.split)
-    result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device)
+    options = LakeOptions(tta=a.tta, center=a.center, refine=a.refine, balance=a.balance, seed=a.seed)
+    result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device, options)
     name = f"eval-lake-{a.split}.json" if n_way == LAKE_WAYS else f"eval-lake-{a.split}-{n_way}w.json"
-    run.write_json(name, {**result.to_dict(), "checkpoint_step": step, "split": a.split, "seed": a.seed})
+    if not options.plain:
+        name = name.replace(".json", f"-{options.tag}.json")
+    run.write_json(name, {**result.to_dict(), "checkpoint_step": step, "split": a.split, "seed": a.seed, "options": asdict(options)})
     where = f"{result.episodes} Lake episodes, {n_way}-way within an alphabet, {a.split} split"
     print(f"{result.summary()}  (percent, 95% CI; {where}, {result.seconds:.2f} s)")
     print(f"figures written to {run.path / name}", file=sys.stderr)
@@ -180,6 +184,10 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--split", default="test", choices=("train", "val", "test"))
     ev.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--tta", type=int, default=0, help="lake: augmented copies of each image averaged in embedding space")
+    ev.add_argument("--center", action="store_true", help="lake, transductive: center supports and queries on their own means")
+    ev.add_argument("--refine", type=int, default=0, help="lake, transductive: steps moving prototypes toward their queries")
+    ev.add_argument("--balance", action="store_true", help="lake, transductive: one query per character (Sinkhorn)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
     pr.add_argument("--run", required=True)

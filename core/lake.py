@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from core.augment import Augment, augment_images
 from core.config import EpisodeShape
 from core.data.base import DataError, ImageSet
 from core.episodes import to_float
@@ -142,8 +143,50 @@ class LakeResult:
         return f"error: {self.error:.2f} ± {self.ci95:.2f}"
 
 
+@dataclass(frozen=True)
+class LakeOptions:
+    """Evaluation-time options for embedding learners; the defaults are the plain protocol.
+
+    tta: augmented copies of every image (core.augment, strengths below) whose embeddings are averaged with the
+    original's. center: subtract the support set's mean embedding from every support and the queries' mean from
+    every query, which removes what the two drawers' hands shift alike (transductive: it reads all 20 queries).
+    refine: transductive steps moving each support embedding toward the queries softly assigned to it.
+    balance: transductive: make the query x class scores doubly stochastic (Sinkhorn), using that each of the
+    n_way characters has exactly one query in Lake's runs.
+    """
+
+    tta: int = 0
+    tta_rotation: float = 8.0
+    tta_scale: float = 0.08
+    tta_translate: float = 0.04
+    center: bool = False
+    refine: int = 0
+    balance: bool = False
+    seed: int = 0  # of the test-time augmentations
+
+    def __post_init__(self) -> None:
+        if self.tta < 0 or self.refine < 0:
+            raise DataError(f"tta={self.tta}, refine={self.refine}: use 0 (off) or more")
+
+    @property
+    def tag(self) -> str:
+        """A short name of the options in force, e.g. 'tta8-center-refine3' ('' when plain)."""
+        parts = [f"tta{self.tta}" if self.tta else "", "center" if self.center else "", f"refine{self.refine}" if self.refine else ""]
+        return "-".join(p for p in [*parts, "balance" if self.balance else ""] if p)
+
+    @property
+    def plain(self) -> bool:
+        return self.tta == 0 and not self.center and self.refine == 0 and not self.balance
+
+
 @torch.no_grad()
-def lake_logits(learner: MetaLearner, image_set: ImageSet, episodes: LakeEpisodes, device: torch.device | str = "cpu") -> torch.Tensor:
+def lake_logits(
+    learner: MetaLearner,
+    image_set: ImageSet,
+    episodes: LakeEpisodes,
+    device: torch.device | str = "cpu",
+    options: LakeOptions = LakeOptions(),
+) -> torch.Tensor:
     """Logits (episodes, n_way, n_way): row i scores the query of character i against the n_way supports.
 
     Embedding learners embed each image once and score episodes by indexing; others run forward per episode.
@@ -155,14 +198,56 @@ def lake_logits(learner: MetaLearner, image_set: ImageSet, episodes: LakeEpisode
     learner.eval()
     try:
         if learner.embedding_only:
-            z = torch.cat([_embed(learner, images[i : i + 128], device) for i in range(0, len(images), 128)])
-            rows = torch.stack([local[:, :n_way], local[:, n_way:]], -1)  # (episodes, n_way, 1 support + 1 query)
-            return score_by_index(learner, z, rows, EpisodeShape(n_way, 1, 1)).cpu()
+            z = _embeddings(learner, images, device, options)  # (u, d)
+            return _score(learner, z[local[:, :n_way]], z[local[:, n_way:]], options).cpu()
+        if not options.plain:
+            raise DataError(f"test-time options (tta, center, refine, balance) need an embedding learner; '{learner.name}' is not one")
         labels = torch.arange(n_way, device=device)
         pairs = zip(local[:, :n_way], local[:, n_way:], strict=True)
         return torch.stack([learner(_float(images[s], device), labels, _float(images[q], device), n_way) for s, q in pairs]).cpu()
     finally:
         learner.train(was_training)
+
+
+def _embeddings(learner: MetaLearner, images: torch.Tensor, device: torch.device | str, options: LakeOptions) -> torch.Tensor:
+    """(n, d) float32 embeddings of uint8 images, averaged over options.tta augmented copies when asked."""
+    augment = Augment(rotation=options.tta_rotation, scale=options.tta_scale, translate=options.tta_translate)
+    generator = torch.Generator().manual_seed(options.seed)
+    chunks = []
+    for i in range(0, len(images), 128):
+        x = _float(images[i : i + 128], device)
+        copies = [x] + [augment_images(x, augment, generator) for _ in range(options.tta)]
+        chunks.append(torch.stack([learner.embed(c).float() for c in copies]).mean(0))  # float32 scores, as forward does
+    return torch.cat(chunks)
+
+
+def _score(learner: MetaLearner, support: torch.Tensor, query: torch.Tensor, options: LakeOptions) -> torch.Tensor:
+    """Logits (episodes, n_way, n_way) from support and query embeddings (episodes, n_way, d), label i = support i."""
+    episodes, n_way, d = support.shape
+    if options.center:
+        support, query = support - support.mean(1, keepdim=True), query - query.mean(1, keepdim=True)
+    logits = _score_batch(learner, support, query)
+    for _ in range(options.refine):
+        weights = logits.softmax(-1)  # (episodes, query, class)
+        support = (support + weights.transpose(1, 2) @ query) / (1 + weights.sum(1)).unsqueeze(-1)
+        logits = _score_batch(learner, support, query)
+    return sinkhorn(logits) if options.balance else logits
+
+
+def sinkhorn(logits: torch.Tensor, steps: int = 20) -> torch.Tensor:
+    """Log of the doubly stochastic matrix nearest exp(logits) (..., n, n): every row and column sums to 1."""
+    for _ in range(steps):
+        logits = logits - logits.logsumexp(-1, keepdim=True)
+        logits = logits - logits.logsumexp(-2, keepdim=True)
+    return logits
+
+
+def _score_batch(learner: MetaLearner, support: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """learner.score over a batch of one-shot episodes: (episodes, n_way, d) twice -> (episodes, n_way, n_way)."""
+    episodes, n_way, d = support.shape
+    z = torch.cat([support, query], 1).reshape(-1, d)
+    base = torch.arange(episodes).view(-1, 1) * 2 * n_way + torch.arange(n_way)  # (episodes, n_way) rows of the supports
+    return score_by_index(learner, z, torch.stack([base, base + n_way], -1), EpisodeShape(n_way, 1, 1))
 
 
 def evaluate_lake(
@@ -173,11 +258,12 @@ def evaluate_lake(
     seed: int = 0,
     n_way: int = LAKE_WAYS,
     device: torch.device | str = "cpu",
+    options: LakeOptions = LakeOptions(),
 ) -> LakeResult:
     """Lake's protocol on the alphabets of `class_ids` -> error (percent) with its 95% CI over `episodes` episodes."""
     start = time.perf_counter()
     drawn = lake_episodes(image_set, class_ids, episodes, seed, n_way)
-    wrong = (lake_logits(learner, image_set, drawn, device).argmax(-1) != torch.arange(drawn.n_way)).float()  # (episodes, n_way)
+    wrong = (lake_logits(learner, image_set, drawn, device, options).argmax(-1) != torch.arange(drawn.n_way)).float()  # (episodes, n_way)
     return lake_result(wrong, drawn.alphabets, time.perf_counter() - start)
 
 
@@ -191,8 +277,3 @@ def lake_result(wrong: torch.Tensor, alphabets: Sequence[str], seconds: float = 
 
 def _float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     return to_float(images.to(device))
-
-
-def _embed(learner: MetaLearner, images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    z = learner.embed(_float(images, device))
-    return z.float()  # scores in float32 whatever the embedding dtype, as MetaLearner.forward does
