@@ -48,6 +48,8 @@ VARIANTS: dict[str, dict] = {
     "within-alphabet": {"within_alphabet": 0.5},
     "split-drawers": {"split_drawers": True},
     "size-56": {"image_size": 56},
+    "global-pool": {"backbone": "conv4-global"},
+    "global-pool-56": {"backbone": "conv4-global", "image_size": 56},
     "no-rotations": {"rotations": False},
 }
 EVAL_OPTIONS = {
@@ -86,10 +88,20 @@ def measure(name: str, values: dict, runs_dir: Path) -> dict:
         test = evaluate_lake(learner, data, split.test, 1000, seed=0, options=options)
         row["lake"][option_name] = {"val_error": val.error, "val_ci": val.ci95, "test_error": test.error, "test_ci": test.ci95}
         print(f"{name:>22} {option_name:>16}: val {val.summary()}  test {test.summary()}", flush=True)
+    row["curve"] = [_checkpoint_errors(run, checkpoint.step, experiment) for checkpoint in run.checkpoints()[:-1]]
     five = evaluate(learner, experiment.pool("test"), EpisodeShape(5, 1, 15), 600, seed=0)
     row["acc_5w1s"], row["ci_5w1s"] = 100 * five.accuracy, 100 * five.ci95
     print(f"{name:>22} 5w1s {row['acc_5w1s']:.2f} ± {row['ci_5w1s']:.2f}, trained in {train_s:.0f} s", flush=True)
     return row
+
+
+def _checkpoint_errors(run, step: int, experiment: Experiment) -> dict:
+    """Plain Lake errors of an intermediate checkpoint (a learning curve when checkpoint_every < episodes)."""
+    learner, _, _ = load_learner(run, step)
+    val = evaluate_lake(learner, experiment.image_set, experiment.split.val, 1000, seed=0, n_way=17)
+    test = evaluate_lake(learner, experiment.image_set, experiment.split.test, 1000, seed=0)
+    print(f"  step {step}: val {val.summary()}  test {test.summary()}", flush=True)
+    return {"step": step, "val_error": val.error, "val_ci": val.ci95, "test_error": test.error, "test_ci": test.ci95}
 
 
 def main() -> None:
