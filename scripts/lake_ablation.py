@@ -50,6 +50,9 @@ VARIANTS: dict[str, dict] = {
     "size-56": {"image_size": 56},
     "global-pool": {"backbone": "conv4-global"},
     "global-pool-56": {"backbone": "conv4-global", "image_size": 56},
+    # the full budget: what 15 minutes of 2 quiet threads train, with a learning curve every 1000 episodes
+    "long": {"backbone": "conv4-global", "n_way": 30, "episodes": 4000, "checkpoint_every": 1000},
+    "long-aug": {"backbone": "conv4-global", "n_way": 30, "episodes": 4000, "checkpoint_every": 1000, **AFFINE, "aug_elastic": 0.03},
     "no-rotations": {"rotations": False},
 }
 EVAL_OPTIONS = {
@@ -58,6 +61,7 @@ EVAL_OPTIONS = {
     "refine-3": LakeOptions(refine=3),
     "center-refine-3": LakeOptions(center=True, refine=3),
     "tta-8": LakeOptions(tta=8),
+    "tta-16": LakeOptions(tta=16),
     "balance": LakeOptions(balance=True),
     "center-refine-3-balance": LakeOptions(center=True, refine=3, balance=True),
 }

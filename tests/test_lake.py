@@ -12,7 +12,18 @@ from core.config import LearnerConfig
 from core.data.base import DataError, ImageSet
 from core.data.omniglot import load_omniglot, parse_drawers
 from core.data.splits import OMNIGLOT_MINIMAL_SPLIT, split_classes
-from core.lake import LAKE_WAYS, check_lake_data, evaluate_lake, lake_episodes, lake_logits, lake_result, reference_errors
+from core.lake import (
+    LAKE_WAYS,
+    LakeEpisodes,
+    LakeOptions,
+    check_lake_data,
+    evaluate_lake,
+    lake_episodes,
+    lake_logits,
+    lake_result,
+    reference_errors,
+    sinkhorn,
+)
 from core.learners import make_learner
 
 
@@ -130,3 +141,55 @@ def test_reference_rows_name_their_conditions():
     assert {("people", 4.5), ("BPL", 3.3), ("Siamese convnet", 8.0), ("deep convnet", 13.5)} <= by_name
     assert sorted(r["error"] for r in rows if r["name"] == "deep convnet (minimal)") == [22.3, 24.0]
     assert all(r["condition"] for r in rows)
+
+
+def _shifted_drawers(shift: int) -> ImageSet:
+    """One alphabet of 6 characters: drawer 2 wrote each exactly as drawer 1 did, `shift` grey levels brighter."""
+    g = torch.Generator().manual_seed(1)
+    patterns = (torch.rand(6, 1, 10, 10, generator=g) > 0.6).to(torch.uint8) * 200
+    images = torch.stack([p + (shift if d == 2 else 0) for p in patterns for d in (1, 2)]).to(torch.uint8)
+    return ImageSet(
+        "shifted", images, torch.arange(6).repeat_interleave(2), tuple(f"c{i}" for i in range(6)), ("A",) * 6,
+        drawers=torch.tensor([1, 2] * 6),
+    )  # fmt: skip
+
+
+def test_centering_removes_what_one_drawer_shifts_alike():
+    pixel_nn = make_learner(LearnerConfig(method="pixel_nn"), 1, 10)
+    plain, shifted = _shifted_drawers(0), _shifted_drawers(50)
+    episodes = lake_episodes(shifted, range(6), 20, seed=0, n_way=6)
+    centered = LakeOptions(center=True)
+    torch.testing.assert_close(
+        lake_logits(pixel_nn, shifted, episodes, options=centered), lake_logits(pixel_nn, plain, episodes, options=centered)
+    )
+    assert evaluate_lake(pixel_nn, shifted, range(6), 20, n_way=6, options=centered).error == 0.0
+
+
+def test_balance_gives_each_query_its_own_character():
+    logits = torch.tensor([[5.0, 4.0, 0.0], [6.0, 1.0, 0.0], [0.0, 0.0, 3.0]])  # queries 0 and 1 both prefer class 0
+    balanced = sinkhorn(logits)
+    torch.testing.assert_close(balanced.exp().sum(0), torch.ones(3), atol=1e-2, rtol=0)
+    torch.testing.assert_close(balanced.exp().sum(1), torch.ones(3), atol=1e-2, rtol=0)
+    assert logits.argmax(1).tolist() == [0, 0, 2] and balanced.argmax(1).tolist() == [1, 0, 2]
+
+
+def test_refinement_and_test_time_augmentation_keep_easy_answers_and_follow_the_seed(minimal: ImageSet):
+    torch.manual_seed(0)
+    learner = make_learner(LearnerConfig(method="protonet", backbone="conv4-global"), 1, 28)
+    drawn = lake_episodes(minimal, split_classes(minimal).test, 4, seed=0)
+    plain = lake_logits(learner, minimal, drawn)
+    assert torch.equal(lake_logits(learner, minimal, drawn, options=LakeOptions(tta=0)), plain)
+    tta = [lake_logits(learner, minimal, drawn, options=LakeOptions(tta=2, seed=s)) for s in (0, 0, 1)]
+    assert torch.equal(tta[0], tta[1]) and not torch.equal(tta[0], tta[2]) and not torch.equal(tta[0], plain)
+    same = LakeEpisodes(drawn.support, drawn.support, drawn.drawers, drawn.alphabets)  # queries = supports: all right
+    refined = lake_logits(learner, minimal, same, options=LakeOptions(refine=3))
+    assert (refined.argmax(-1) == torch.arange(LAKE_WAYS)).all()
+
+
+def test_test_time_options_need_an_embedding_learner(minimal: ImageSet):
+    learner = make_learner(LearnerConfig(method="protonet"), 1, 28)
+    learner.embedding_only = False
+    drawn = lake_episodes(minimal, split_classes(minimal).test, 2, seed=0)
+    with pytest.raises(DataError, match="need an embedding learner"):
+        lake_logits(learner, minimal, drawn, options=LakeOptions(center=True))
+    assert LakeOptions(tta=4, center=True, refine=2, balance=True).tag == "tta4-center-refine2-balance" and LakeOptions().tag == ""
