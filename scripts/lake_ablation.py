@@ -50,9 +50,13 @@ VARIANTS: dict[str, dict] = {
     "size-56": {"image_size": 56},
     "global-pool": {"backbone": "conv4-global"},
     "global-pool-56": {"backbone": "conv4-global", "image_size": 56},
-    # the full budget: what 15 minutes of 2 quiet threads train, with a learning curve every 1000 episodes
-    "long": {"backbone": "conv4-global", "n_way": 30, "episodes": 4000, "checkpoint_every": 1000},
-    "long-aug": {"backbone": "conv4-global", "n_way": 30, "episodes": 4000, "checkpoint_every": 1000, **AFFINE, "aug_elastic": 0.03},
+    # half the full budget (15 minutes of 2 quiet threads train about 4000 such episodes), a learning curve every 500
+    "long": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500},
+    "long-aug": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, **AFFINE, "aug_elastic": 0.03},
+    "long-aug-strong": {
+        "backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, "aug_rotation": 15.0, "aug_shear": 15.0,
+        "aug_scale": 0.15, "aug_translate": 0.08, "aug_elastic": 0.04, "aug_thickness": 0.4,
+    },  # fmt: skip
     "no-rotations": {"rotations": False},
 }
 EVAL_OPTIONS = {
@@ -64,6 +68,7 @@ EVAL_OPTIONS = {
     "tta-16": LakeOptions(tta=16),
     "balance": LakeOptions(balance=True),
     "center-refine-3-balance": LakeOptions(center=True, refine=3, balance=True),
+    "tta-16-balance": LakeOptions(tta=16, balance=True),
 }
 
 
