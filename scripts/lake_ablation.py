@@ -38,6 +38,7 @@ BASE = {
     "episodes": 600, "lr": 0.002, "seed": 0, "val_every": 0, "checkpoint_every": 10_000,
 }  # fmt: skip
 AFFINE = {"aug_rotation": 10.0, "aug_shear": 10.0, "aug_scale": 0.1, "aug_translate": 0.05}
+STRONG = {"aug_rotation": 15.0, "aug_shear": 15.0, "aug_scale": 0.15, "aug_translate": 0.08, "aug_elastic": 0.04, "aug_thickness": 0.4}
 VARIANTS: dict[str, dict] = {
     "base": {},
     "readme-recipe": {"n_way": 30, "episodes": 1500},
@@ -53,10 +54,7 @@ VARIANTS: dict[str, dict] = {
     # half the full budget (15 minutes of 2 quiet threads train about 4000 such episodes), a learning curve every 500
     "long": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500},
     "long-aug": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, **AFFINE, "aug_elastic": 0.03},
-    "long-aug-strong": {
-        "backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, "aug_rotation": 15.0, "aug_shear": 15.0,
-        "aug_scale": 0.15, "aug_translate": 0.08, "aug_elastic": 0.04, "aug_thickness": 0.4,
-    },  # fmt: skip
+    "long-aug-strong": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, **STRONG},
     "no-rotations": {"rotations": False},
 }
 EVAL_OPTIONS = {
