@@ -92,8 +92,8 @@ def change_thickness(images: torch.Tensor, strength: float, generator: torch.Gen
 class AugmentedSampler:
     """An episode sampler whose episodes come out with every image augmented independently.
 
-    Wraps any sampler with .sample(), .shape and .pool (the Trainer needs nothing else); the augmentations
-    follow from `seed` alone, so a run's seed fixes them.
+    Wraps any sampler with .sample(), .sample_batch(), .shape and .pool (the Trainer needs nothing else); the
+    augmentations follow from `seed` alone, so a run's seed fixes them.
     """
 
     def __init__(self, sampler, augment: Augment, seed: int):
@@ -116,6 +116,14 @@ class AugmentedSampler:
         n_support = episode.support_x.shape[0]
         images = augment_images(torch.cat([episode.support_x, episode.query_x]), self.augment, self.generator)
         return replace(episode, support_x=images[:n_support], query_x=images[n_support:])
+
+    def sample_batch(self, episodes: int):
+        """The wrapped sampler's next `episodes` episodes, stacked, every image augmented."""
+        batch = self.sampler.sample_batch(episodes)
+        support, query = batch.support_x, batch.query_x  # (E, s, c, h, w), (E, q, c, h, w)
+        images = augment_images(torch.cat([support.flatten(0, 1), query.flatten(0, 1)]), self.augment, self.generator)
+        n_support = support.shape[0] * support.shape[1]
+        return replace(batch, support_x=images[:n_support].view(support.shape), query_x=images[n_support:].view(query.shape))
 
 
 def augment_from(train: TrainConfig) -> Augment:

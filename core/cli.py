@@ -1,4 +1,8 @@
-"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard."""
+"""python -m core {train, eval, predict, download, bench, tasks}: the engine without the dashboard.
+
+One error boundary for every command: a problem the user can fix prints one line that says what to change
+(and the flag concerned) and exits 2; a disk that cannot be written exits 1.
+"""
 
 from __future__ import annotations
 
@@ -7,94 +11,122 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import Any
 
 from core.atomic import StorageError
-from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
-from core.data.base import DataError
-from core.store import CheckpointError, RunDir, RunStore
+from core.config import EpisodeShape, RunConfig
+from core.data.progress import terminal_hooks
+from core.data.registry import DATASETS, default_image_size
+from core.errors import UserError
+from core.recipes import RECIPES, with_recipe
+from core.store import RunDir, RunStore
 from core.tasks.cli import add_tasks_parser
-from core.training.run import RunError
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError, StorageError, RunError, FileNotFoundError)
+# flat setting (RunConfig.from_flat) -> (flag, type, help, choices); defaults come from the config classes
+TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
+    "dataset": ("--dataset", str, "the data (see docs/datasets.md)", tuple(DATASETS)),
+    "data_dir": ("--data-dir", str, "folder of the dataset (Omniglot zips or folders, class sub-folders, a benchmark's folder)", None),
+    "image_size": ("--image-size", int, "pixels a side (default: 84 for the ImageNet-like benchmarks, 32 for CIFAR, else 28)", None),
+    "method": ("--method", str, "the learner", None),
+    "backbone": ("--backbone", str, "the image encoder", None),
+    "distance": ("--distance", str, "metric of metric-based learners", ("euclidean", "cosine")),
+    "margin": ("--margin", float, "contrastive / triplet loss margin", None),
+    "fce": ("--fce", bool, "Matching Networks: full-context embeddings", None),
+    "relation_hidden": ("--relation-hidden", int, "Relation Networks: hidden units of the relation module", None),
+    "inner_steps": ("--inner-steps", int, "MAML family: adaptation steps per task", None),
+    "inner_lr": ("--inner-lr", float, "MAML family: inner-loop step size", None),
+    "first_order": ("--first-order", bool, "MAML: drop second-order terms", None),
+    "hidden": ("--hidden", int, "model-based / learned-optimizer hidden size", None),
+    "n_way": ("--n-way", int, "classes per training episode", None),
+    "k_shot": ("--k-shot", int, "support images per class", None),
+    "q_query": ("--q-query", int, "query images per class of a training episode", None),
+    "eval_n_way": ("--eval-n-way", int, "classes per validation episode", None),
+    "episodes": ("--episodes", int, "optimizer steps", None),
+    "meta_batch": ("--meta-batch", int, "episodes averaged per optimizer step", None),
+    "batch_episodes": ("--batch-episodes", str, "auto: a meta-batch in one pass on a GPU, one episode at a time on a CPU",
+                       ("auto", "on", "off")),
+    "rotations": ("--no-rotations", bool, "do not add rotated copies as extra training classes", None),
+    "optimizer": ("--optimizer", str, "outer-loop optimizer", ("adam", "sgd")),
+    "lr": ("--lr", float, "outer learning rate", None),
+    "schedule": ("--schedule", str, "learning-rate schedule over the run", ("cosine", "step", "constant")),
+    "seed": ("--seed", int, "seed of the initial weights and of the episode stream", None),
+    "val_every": ("--val-every", int, "steps between validations (0: never)", None),
+    "val_episodes": ("--val-episodes", int, "episodes per validation", None),
+    "checkpoint_every": ("--checkpoint-every", int, "steps between checkpoints (the last step is always saved)", None),
+    "device": ("--device", str, "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N", None),
+    "precision": ("--precision", str, "auto: bf16 autocast where the hardware computes it (GPU, CPU with AVX512-BF16 or AMX), else fp32",
+                  ("auto", "fp32", "bf16")),
+    "compile": ("--compile", str, "torch.compile the training loss (reduce-overhead: CUDA graphs on a GPU)",
+                ("off", "default", "reduce-overhead")),
+    "within_alphabet": ("--within-alphabet", float, "share of training episodes from one alphabet (0..1)", None),
+    "split_drawers": ("--split-drawers", bool, "training support by one drawer, queries by others (k-shot 1)", None),
+    "aug_rotation": ("--aug-rotation", float, "augmentation: rotation, degrees (0: off)", None),
+    "aug_shear": ("--aug-shear", float, "augmentation: shear, degrees (0: off)", None),
+    "aug_scale": ("--aug-scale", float, "augmentation: scale, relative (0: off)", None),
+    "aug_translate": ("--aug-translate", float, "augmentation: shift, fraction of the side (0: off)", None),
+    "aug_elastic": ("--aug-elastic", float, "augmentation: elastic distortion, fraction of the side (0: off)", None),
+    "aug_thickness": ("--aug-thickness", float, "augmentation: stroke thickness, 0..1 (0: off)", None),
+}  # fmt: skip
+OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a wrong argument in one line (no usage dump) and exits with 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        fail(f"{message} (see python -m core {self.prog.split()[-1]} --help)")
+        fail(f"{message} (see {self.prog} --help)")
 
 
-def fail(message: str) -> None:
+def fail(message: str, status: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(status)
+
+
+def flag_of(setting: str | None) -> str | None:
+    """The command-line flag of a config setting, for the hint after an error."""
+    if setting in TRAIN_FLAGS:
+        return TRAIN_FLAGS[setting][0]
+    return OTHER_FLAGS.get(setting or "")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    d_train, d_learner = TrainConfig(), LearnerConfig()
-    p.add_argument("--dataset", default=d_train.dataset, help="glyphs (built in), omniglot or folder")
-    p.add_argument("--data-dir", default=None, help="folder of the dataset (Omniglot zips or class sub-folders)")
-    p.add_argument("--image-size", type=int, default=d_train.image_size)
-    p.add_argument("--method", default=d_learner.method, help="learner name, e.g. protonet, matching, relation, siamese, triplet")
-    p.add_argument("--backbone", default=d_learner.backbone)
-    p.add_argument("--distance", default=d_learner.distance)
-    p.add_argument("--margin", type=float, default=d_learner.margin)
-    p.add_argument("--fce", action="store_true", help="Matching Networks: full-context embeddings")
-    p.add_argument("--inner-steps", type=int, default=d_learner.inner_steps)
-    p.add_argument("--inner-lr", type=float, default=d_learner.inner_lr)
-    p.add_argument("--first-order", action="store_true")
-    p.add_argument("--hidden", type=int, default=d_learner.hidden, help="model-based / learned-optimizer hidden size")
-    p.add_argument("--n-way", type=int, default=d_train.train_shape.n_way, help="classes per training episode")
-    p.add_argument("--k-shot", type=int, default=d_train.train_shape.k_shot)
-    p.add_argument("--q-query", type=int, default=d_train.train_shape.q_query)
-    p.add_argument("--eval-n-way", type=int, default=5, help="classes per validation episode")
-    p.add_argument("--episodes", type=int, default=d_train.episodes, help="optimizer steps")
-    p.add_argument("--meta-batch", type=int, default=d_train.meta_batch)
-    p.add_argument("--no-rotations", action="store_true", help="do not add rotated copies as extra classes")
-    p.add_argument("--optimizer", default=d_train.optimizer)
-    p.add_argument("--lr", type=float, default=d_train.lr)
-    p.add_argument("--schedule", default=d_train.schedule)
-    p.add_argument("--seed", type=int, default=d_train.seed)
-    p.add_argument("--val-every", type=int, default=d_train.val_every)
-    p.add_argument("--val-episodes", type=int, default=d_train.val_episodes)
-    p.add_argument("--checkpoint-every", type=int, default=d_train.checkpoint_every)
-    p.add_argument("--device", default=d_train.device)
-    p.add_argument("--precision", default=d_train.precision, help="auto (bf16 on a GPU, fp32 on the CPU), fp32 or bf16")
-    p.add_argument("--within-alphabet", type=float, default=d_train.within_alphabet, help="share of episodes from one alphabet (0..1)")
-    p.add_argument("--split-drawers", action="store_true", help="support by one drawer, queries by others (k-shot 1)")
-    for name, unit in (("rotation", "degrees"), ("shear", "degrees"), ("scale", "relative"), ("translate", "fraction of the side"),
-                       ("elastic", "fraction of the side"), ("thickness", "0..1")):  # fmt: skip
-        p.add_argument(f"--aug-{name}", type=float, default=getattr(d_train, f"aug_{name}"), help=f"augmentation: {name}, {unit} (0: off)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from")
+    """The training flags; each absent flag keeps its default (or the recipe's value)."""
+    from core.learners import LEARNERS
+    from core.models.backbones import BACKBONES
+
+    defaults = RunConfig().to_flat()
+    p.add_argument(
+        "--recipe", default=argparse.SUPPRESS, choices=list(RECIPES), help="start from a named recipe; flags given beside it override it"
+    )
+    for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
+        choices = {"method": tuple(LEARNERS), "backbone": tuple(BACKBONES)}.get(key, choices)
+        default = defaults[key]
+        help_text = text if key == "image_size" else f"{text} (default: {'none' if default is None else default})"
+        if kind is bool:
+            action = "store_false" if flag.startswith("--no-") else "store_true"
+            p.add_argument(flag, dest=key, action=action, default=argparse.SUPPRESS, help=help_text)
+        else:
+            p.add_argument(flag, dest=key, type=kind, choices=choices, default=argparse.SUPPRESS, help=help_text)
+    p.add_argument("--runs-dir", default="runs", help="folder of the run folders (default: runs)")
+    p.add_argument("--init-from", default=None, help="a .safetensors checkpoint of a compatible run to start from (default: none)")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    learner = LearnerConfig(
-        method=a.method, backbone=a.backbone, distance=a.distance, margin=a.margin, fce=a.fce,
-        inner_steps=a.inner_steps, inner_lr=a.inner_lr, first_order=a.first_order, hidden=a.hidden,
-    )  # fmt: skip
-    train = TrainConfig(
-        dataset=a.dataset, data_dir=a.data_dir, image_size=a.image_size, episodes=a.episodes,
-        train_shape=EpisodeShape(a.n_way, a.k_shot, a.q_query), eval_shape=EpisodeShape(a.eval_n_way, a.k_shot, 15),
-        meta_batch=a.meta_batch, rotations=not a.no_rotations, optimizer=a.optimizer, lr=a.lr, schedule=a.schedule,
-        seed=a.seed, val_every=a.val_every, val_episodes=a.val_episodes, checkpoint_every=a.checkpoint_every, device=a.device,
-        precision=a.precision, within_alphabet=a.within_alphabet, split_drawers=a.split_drawers,
-        **{f"aug_{n}": getattr(a, f"aug_{n}") for n in ("rotation", "shear", "scale", "translate", "elastic", "thickness")},
-    )  # fmt: skip
-    return RunConfig(learner, train)
+    given = {k: v for k, v in vars(a).items() if k in TRAIN_FLAGS}
+    flat = with_recipe(getattr(a, "recipe", None), given)
+    flat.setdefault("image_size", default_image_size(flat.get("dataset", RunConfig().train.dataset)))
+    return RunConfig.from_flat(flat)
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from core.experiment import Experiment
+    from core.experiment import preflight
     from core.training.progress import ProgressBar
     from core.training.run import train_run
 
     config = config_from_args(a)
-    experiment = Experiment.from_config(config.train)  # fails early, before a run folder exists
+    experiment = preflight(config, hooks=terminal_hooks())  # fails early, before a run folder exists
     for warning in experiment.image_set.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    experiment.pool("train", config.train.rotations).check(config.train.train_shape)
     run = RunStore(a.runs_dir).create(config)
     status = train_run(config, run, callbacks=[ProgressBar(config.train.episodes)], experiment=experiment, init_from=a.init_from)
     if status != "finished":
@@ -108,7 +140,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
     run = RunDir(a.run)
     learner, config, checkpoint = load_learner(run, a.checkpoint)
-    experiment = Experiment.from_config(config.train)
+    experiment = Experiment.from_config(config.train, hooks=terminal_hooks())
     learner = learner.to(experiment.device)
     if a.protocol == "lake":
         return _eval_lake(a, run, learner, experiment, checkpoint.step)
@@ -153,7 +185,7 @@ def _csv(text: str) -> str:
 def cmd_download(a: argparse.Namespace) -> None:
     from core.data.registry import load_dataset
 
-    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True)
+    images = load_dataset(a.dataset, a.data_dir, a.image_size, download=True, hooks=terminal_hooks())
     where = a.data_dir or "the default location (found again without --data-dir)"
     print(f"{a.dataset}: {len(images.labels)} images of {len(images.class_names)} classes in {where}")
 
@@ -161,7 +193,10 @@ def cmd_download(a: argparse.Namespace) -> None:
 def cmd_bench(a: argparse.Namespace) -> None:
     from core.bench import run_benchmark
 
-    print(json.dumps(run_benchmark(quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections), indent=2))
+    figures = run_benchmark(
+        quick=a.quick, data_dir=a.data_dir, threads=a.threads, projections=not a.no_projections, dataset=a.dataset, image_size=a.image_size
+    )
+    print(json.dumps(figures, indent=2))
 
 
 def build_parser() -> ArgumentParser:
@@ -171,39 +206,41 @@ def build_parser() -> ArgumentParser:
     add_train_args(train)
     train.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes, or Lake's one-shot error (--protocol lake)")
-    ev.add_argument("--run", required=True)
+    ev.add_argument("--run", required=True, help="the run folder")
     ev.add_argument(
         "--protocol", default="episodes", choices=("episodes", "lake"),
         help="episodes: random N-way K-shot episodes; lake: Lake's 20-way within-alphabet one-shot runs, support and "
-        "queries by two drawers (Omniglot only), printed as error %% ± 95%% CI",
+        "queries by two drawers (Omniglot only), printed as error %% ± 95%% CI (default: episodes)",
     )  # fmt: skip
-    ev.add_argument("--n-way", type=int, default=None, help="classes per episode (default 5; 20 for --protocol lake)")
-    ev.add_argument("--k-shot", type=int, default=1)
-    ev.add_argument("--q-query", type=int, default=15)
-    ev.add_argument("--episodes", type=int, default=None, help="test episodes (default 600; 1000 for --protocol lake)")
-    ev.add_argument("--split", default="test", choices=("train", "val", "test"))
+    ev.add_argument("--n-way", type=int, default=None, help="classes per test episode (default: 5; 20 for --protocol lake)")
+    ev.add_argument("--k-shot", type=int, default=1, help="support images per class (default: 1)")
+    ev.add_argument("--q-query", type=int, default=15, help="query images per class (default: 15)")
+    ev.add_argument("--episodes", type=int, default=None, help="test episodes (default: 600; 1000 for --protocol lake)")
+    ev.add_argument("--split", default="test", choices=("train", "val", "test"), help="classes to draw from (default: test)")
     ev.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--tta", type=int, default=0, help="lake: augmented copies of each image averaged in embedding space")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the test episodes (default: 0)")
+    ev.add_argument("--tta", type=int, default=0, help="lake: augmented copies of each image averaged in embedding space (default: 0)")
     ev.add_argument("--center", action="store_true", help="lake, transductive: center supports and queries on their own means")
-    ev.add_argument("--refine", type=int, default=0, help="lake, transductive: steps moving prototypes toward their queries")
+    ev.add_argument("--refine", type=int, default=0, help="lake, transductive: steps moving prototypes toward their queries (default: 0)")
     ev.add_argument("--balance", action="store_true", help="lake, transductive: one query per character (Sinkhorn)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
-    pr.add_argument("--run", required=True)
+    pr.add_argument("--run", required=True, help="the run folder")
     pr.add_argument("--support", required=True, help="one sub-folder of images per class")
     pr.add_argument("--query", required=True, help="a folder of images")
-    pr.add_argument("--checkpoint", type=int, default=None)
+    pr.add_argument("--checkpoint", type=int, default=None, help="step of the checkpoint (default: latest)")
     pr.set_defaults(func=cmd_predict)
-    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, via torchvision; needs a network)")
-    dl.add_argument("dataset", choices=("omniglot",))
+    dl = sub.add_parser("download", help="fetch a dataset that has a downloader (omniglot, cifar_fs, fc100; needs a network)")
+    dl.add_argument("dataset", choices=("omniglot", "cifar_fs", "fc100"), help="the dataset")
     dl.add_argument("--data-dir", default=None, help="where to put it (default: the MetaScope cache, found again without --data-dir)")
-    dl.add_argument("--image-size", type=int, default=28)
+    dl.add_argument("--image-size", type=int, default=None, help="pixels a side (default: the dataset's: 28 Omniglot, 32 CIFAR)")
     dl.set_defaults(func=cmd_download)
     be = sub.add_parser("bench", help="speed benchmark; prints one JSON object")
     be.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI)")
-    be.add_argument("--data-dir", default=None, help="Omniglot folder (default: $METASCOPE_OMNIGLOT, else the built-in glyphs)")
-    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default 2)")
+    be.add_argument("--dataset", default=None, help="a named benchmark to time on instead, e.g. mini_imagenet (default: none)")
+    be.add_argument("--data-dir", default=None, help="Omniglot folder, or --dataset's (default: $METASCOPE_OMNIGLOT, else glyphs)")
+    be.add_argument("--image-size", type=int, default=None, help="with --dataset: pixels a side (default: the dataset's)")
+    be.add_argument("--threads", type=int, default=2, help="torch threads for both pipelines (default: 2)")
     be.add_argument("--no-projections", action="store_true", help="skip PCA/UMAP/t-SNE (CPU work), e.g. on a GPU machine")
     be.set_defaults(func=cmd_bench)
     add_tasks_parser(sub)
@@ -211,11 +248,18 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # argparse would name the top-level help; the flags belong to the command's
+        fail(f"unrecognized arguments: {' '.join(extra)} (see python -m core {args.command} --help)")
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)
-    except USER_ERRORS as exc:
+    except UserError as exc:
+        flag = flag_of(exc.setting)
+        fail(f"{exc} ({flag})" if flag and flag not in str(exc) else str(exc))
+    except StorageError as exc:
+        fail(str(exc), status=1)
+    except FileNotFoundError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; checkpoints written so far are kept")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from core.config import ConfigError
-from core.hardware import cpu_label, cuda_label
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -14,7 +13,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        raise ConfigError("a CUDA GPU was asked for but none is visible; compute on the CPU (or auto) instead", "device")
     return device
 
 
@@ -48,5 +47,6 @@ def describe_device(device: torch.device | str) -> str:
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return cuda_label(index, torch.cuda.get_device_name(index))
-    return cpu_label(torch.get_num_threads())
+        return f"CUDA {index}: {torch.cuda.get_device_name(index)}"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from core.config import EpisodeShape
-from core.data.base import DataError, ImageSet
+from core.data.base import DataError, ImageSet, Normalisation
 
 
 class EpisodeError(DataError):
@@ -53,13 +53,108 @@ class Episode:
         return Episode(**move, class_ids=self.class_ids, rotations=self.rotations, support_idx=self.support_idx, query_idx=self.query_idx)
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., c, h, w) -> float32 in [0, 1]."""
-    return images.float().div_(255.0)
+def check_shape(shape: EpisodeShape, n_classes: int, smallest: int) -> None:
+    """EpisodeError unless `shape` can be drawn from `n_classes` classes whose smallest has `smallest` images."""
+    if shape.n_way > n_classes:
+        raise EpisodeError(
+            f"{shape.n_way} classes per episode, but this split has only {n_classes}; "
+            f"use at most {n_classes} classes per episode, or a split with more classes",
+            "n_way",
+        )
+    if shape.per_class > smallest:
+        raise EpisodeError(
+            f"{shape.k_shot} support + {shape.q_query} query images per class make {shape.per_class}, but the smallest class "
+            f"has {smallest} images; lower the support or query images so that together they are at most {smallest}",
+            "q_query",
+        )
+
+
+def to_float(images: torch.Tensor, normalisation: Normalisation | None = None) -> torch.Tensor:
+    """uint8 (..., c, h, w) -> float32 in [0, 1], then standardised by the dataset's normalisation if it has one."""
+    floats = images.float().div_(255.0)
+    return floats if normalisation is None else normalisation.apply(floats)
+
+
+SMALL_POOL_BYTES = 64 << 20  # a pool up to this size, rotated copies included, is held turned on its device
+RESIDENT_BYTES = 2 << 30  # on a GPU, a split up to this size is copied to the device once; larger ones are read per episode
+
+
+class PoolImages:
+    """A pool's images, read on demand: pool rows -> uint8 (m, c, h, w) on the pool's device.
+
+    For a large pool nothing is copied up front: rows are gathered from the dataset's (memory-mapped)
+    images when an episode asks for them, and rotated classes are the same rows turned after the
+    gather, so the pool costs memory in proportion to its episodes, not to its split. On a GPU a
+    split that fits RESIDENT_BYTES is kept there once (unrotated), and gathering never leaves the
+    device. A small pool is simply held, turned, on its device (`direct`). See _pool_images.
+    """
+
+    def __init__(self, source: torch.Tensor, source_rows: torch.Tensor, turns: torch.Tensor, device: torch.device):
+        self.source = source  # uint8 (N, c, h, w): the dataset's images, or the split's on the device
+        self.source_rows = source_rows  # (n,) int64: row of `source` behind each pool row, on source's device
+        self.turns = turns  # (n,) int64: quarter turns of each pool row, on source's device
+        self.device = device
+        self.rotated = bool((turns != 0).any())
+        self.direct = bool(torch.equal(source_rows, torch.arange(len(source), device=source_rows.device))) and not self.rotated
+        h, w = source.shape[-2:]
+        # pixel k of a row turned t times is pixel _turned[t, k] of the original: one gather turns any mix of rows
+        self._turned = torch.stack([torch.rot90(torch.arange(h * w).view(h, w), t).reshape(-1) for t in range(4)]).to(source.device)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.source_rows), *self.source.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.source_rows)
+
+    def __getitem__(self, rows: int | slice | torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """uint8 (m, c, h, w) for a slice or 1-D rows, (c, h, w) for one int row."""
+        if isinstance(rows, int):
+            return self[torch.tensor([rows])][0]
+        if not isinstance(rows, slice):
+            rows = torch.as_tensor(rows).to(self.source_rows.device)
+        if self.direct:  # a small pool held turned on its device: one gather, as an episode always cost
+            return self.source[rows]
+        images = self.source[self.source_rows[rows]]
+        if self.rotated:  # a gather, not a branch per turn: no data-dependent shapes, so no device sync
+            m, c = images.shape[:2]
+            pixels = self._turned[self.turns[rows]].unsqueeze(1).expand(m, c, -1)  # (m, c, h*w)
+            images = images.flatten(2).gather(2, pixels).view(images.shape)
+        return images.to(self.device, non_blocking=True)
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """E episodes of one shape stacked, for one forward pass: the same episodes as E calls of sample().
+
+    support_x: float (E, n_way*k_shot, c, h, w);  support_y: int64 (E, n_way*k_shot)
+    query_x:   float (E, n_way*q_query, c, h, w); query_y:   int64 (E, n_way*q_query)
+    class_ids, rotations: one tuple per episode; support_idx, query_idx: (E, ...) dataset image indices
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    class_ids: tuple[tuple[int, ...], ...]
+    rotations: tuple[tuple[int, ...], ...]
+    support_idx: torch.Tensor
+    query_idx: torch.Tensor
+
+    @property
+    def episodes(self) -> int:
+        return self.support_y.shape[0]
+
+    def episode(self, i: int) -> Episode:
+        """Episode i of the batch."""
+        return Episode(
+            self.support_x[i], self.support_y[i], self.query_x[i], self.query_y[i],
+            self.class_ids[i], self.rotations[i], self.support_idx[i], self.query_idx[i],
+        )  # fmt: skip
 
 
 class ClassPool:
-    """The images of a set of classes, grouped by class and resident on one device.
+    """The images of a set of classes, grouped by class and read on demand (see PoolImages).
 
     With rotations=True each class also appears rotated by 90, 180 and 270 degrees as three
     new classes (the standard Omniglot augmentation), so the pool has 4x the classes.
@@ -73,24 +168,25 @@ class ClassPool:
         per_class = [image_set.indices_of(int(c)) for c in ids]
         counts = torch.tensor([len(p) for p in per_class])
         image_ids = torch.cat(per_class)
-        images = image_set.images[image_ids]
-        turns = [0] * len(ids)
+        turns = torch.zeros(len(ids), dtype=torch.int64)
+        copies = 4 if rotations else 1
         if rotations:
-            images = torch.cat([images] + [torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3)])
-            image_ids = image_ids.repeat(4)
-            counts = counts.repeat(4)
-            ids = ids.repeat(4)
-            turns = [t for t in range(4) for _ in class_ids]
+            image_ids, counts, ids = image_ids.repeat(4), counts.repeat(4), ids.repeat(4)
+            turns = torch.arange(4).repeat_interleave(len(class_ids))
         self.image_set = image_set
         self.device = torch.device(device)
-        self.images = images.to(self.device)  # uint8 (n, c, h, w), class-contiguous
-        self.image_ids = image_ids  # (n,) dataset index of each pool image
+        self.images = _pool_images(image_set.images, image_ids, copies, torch.repeat_interleave(turns, counts), self.device)
+        self.image_ids = image_ids  # (n,) dataset index of each pool row
         self.counts = counts  # (n_classes,)
         self.starts = torch.cumsum(counts, 0) - counts  # (n_classes,) first pool row of each class
         self.labels = torch.repeat_interleave(torch.arange(len(counts)), counts)  # (n,) local class
         self.class_ids = tuple(int(c) for c in ids)
-        self.rotations = tuple(turns)
+        self.rotations = tuple(int(t) for t in turns)
         self._label_cache: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def floats(self, rows: slice | torch.Tensor) -> torch.Tensor:
+        """Float images of pool `rows` as learners see them (normalised the dataset's way)."""
+        return to_float(self.images[rows], self.image_set.normalisation)
 
     @property
     def n_classes(self) -> int:
@@ -98,17 +194,7 @@ class ClassPool:
 
     def check(self, shape: EpisodeShape) -> None:
         """Raise EpisodeError when `shape` cannot be drawn from this pool."""
-        if shape.n_way > self.n_classes:
-            raise EpisodeError(
-                f"n_way={shape.n_way} but this split has only {self.n_classes} classes; "
-                f"lower N to at most {self.n_classes} or pick a split with more classes"
-            )
-        smallest = int(self.counts.min())
-        if shape.per_class > smallest:
-            raise EpisodeError(
-                f"k_shot + q_query = {shape.k_shot} + {shape.q_query} = {shape.per_class} but the smallest class has {smallest} images; "
-                f"lower K or Q so that K + Q <= {smallest}"
-            )
+        check_shape(shape, self.n_classes, int(self.counts.min()))
 
     def rows(self, classes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Pool rows for local `classes` (n_way,) at in-class `positions` (n_way, m) -> (n_way, m)."""
@@ -122,17 +208,40 @@ class ClassPool:
         """
         rows = self.rows(classes, positions)
         n_way, per_class = rows.shape
-        on_device = rows.to(self.device) if device_rows is None else device_rows
+        if self.images.source_rows.device.type == "cpu":  # gather on the host, from the memory map
+            index = rows
+        else:  # the split lives on the device: gather there, with the rows the sampler copied ahead
+            index = rows.to(self.device) if device_rows is None else device_rows
         support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
         return Episode(
-            support_x=to_float(self.images[on_device[:, :k_shot].reshape(-1)]),
+            support_x=self.floats(index[:, :k_shot].reshape(-1)),
             support_y=support_y,
-            query_x=to_float(self.images[on_device[:, k_shot:].reshape(-1)]),
+            query_x=self.floats(index[:, k_shot:].reshape(-1)),
             query_y=query_y,
             class_ids=tuple(self.class_ids[int(c)] for c in classes),
             rotations=tuple(self.rotations[int(c)] for c in classes),
             support_idx=self.image_ids[rows[:, :k_shot].reshape(-1)],
             query_idx=self.image_ids[rows[:, k_shot:].reshape(-1)],
+        )
+
+    def episode_batch(
+        self, classes: torch.Tensor, positions: torch.Tensor, k_shot: int, device_rows: torch.Tensor | None = None
+    ) -> EpisodeBatch:
+        """E episodes from local `classes` (E, n_way) and in-class `positions` (E, n_way, k_shot+q_query),
+        gathered in one indexing per part; device_rows as in episode()."""
+        rows = self.starts[classes].unsqueeze(-1) + positions  # (E, n_way, per_class)
+        episodes, n_way, per_class = rows.shape
+        on_device = rows.to(self.device) if device_rows is None else device_rows
+        support_y, query_y = self._labels(n_way, k_shot, per_class - k_shot)
+        return EpisodeBatch(
+            support_x=to_float(self.images[on_device[..., :k_shot].reshape(episodes, -1)]),
+            support_y=support_y.expand(episodes, -1),
+            query_x=to_float(self.images[on_device[..., k_shot:].reshape(episodes, -1)]),
+            query_y=query_y.expand(episodes, -1),
+            class_ids=tuple(tuple(self.class_ids[c] for c in row) for row in classes.tolist()),
+            rotations=tuple(tuple(self.rotations[c] for c in row) for row in classes.tolist()),
+            support_idx=self.image_ids[rows[..., :k_shot].reshape(episodes, -1)],
+            query_idx=self.image_ids[rows[..., k_shot:].reshape(episodes, -1)],
         )
 
     def _labels(self, n_way: int, k_shot: int, q_query: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,6 +251,25 @@ class ClassPool:
             labels = torch.arange(n_way, device=self.device)
             cache[n_way, k_shot, q_query] = (labels.repeat_interleave(k_shot), labels.repeat_interleave(q_query))
         return cache[n_way, k_shot, q_query]
+
+
+def _pool_images(images: torch.Tensor, image_ids: torch.Tensor, copies: int, turns: torch.Tensor, device: torch.device) -> PoolImages:
+    """Where a pool reads its rows from, by size (rows: every class copy, rotated ones included).
+
+    Small pools (SMALL_POOL_BYTES with their rotated copies: Omniglot, glyphs) are copied to their device
+    once, turned, so an episode is one gather as before. Larger ones on a GPU keep their split there
+    unrotated (RESIDENT_BYTES) and turn the drawn rows; the rest read the memory-mapped dataset per episode.
+    """
+    distinct = image_ids[: len(image_ids) // copies]  # the rotated copies repeat the same rows
+    row_bytes = int(torch.tensor(images.shape[1:]).prod())
+    if len(image_ids) * row_bytes <= SMALL_POOL_BYTES:
+        base = images[distinct]
+        turned = torch.cat([torch.rot90(base, k, dims=(2, 3)) for k in range(copies)])
+        return PoolImages(turned.to(device), torch.arange(len(image_ids), device=device), torch.zeros_like(turns, device=device), device)
+    if device.type == "cpu" or len(distinct) * row_bytes > RESIDENT_BYTES:
+        return PoolImages(images, image_ids, turns, device)
+    resident = images[distinct].to(device)
+    return PoolImages(resident, torch.arange(len(distinct), device=device).repeat(copies), turns.to(device), device)
 
 
 class EpisodeSampler:
@@ -174,6 +302,13 @@ class EpisodeSampler:
             self._draw_ahead()
         classes, positions, rows = self._queue.popleft()
         return self.pool.episode(classes, positions, self.shape.k_shot, rows)
+
+    def sample_batch(self, episodes: int) -> EpisodeBatch:
+        """The next `episodes` episodes of the stream, stacked: the same as that many sample() calls."""
+        while len(self._queue) < episodes:
+            self._draw_ahead()
+        classes, positions, rows = zip(*(self._queue.popleft() for _ in range(episodes)), strict=True)
+        return self.pool.episode_batch(torch.stack(classes), torch.stack(positions), self.shape.k_shot, torch.stack(rows))
 
     def _draw_ahead(self) -> None:
         """The next `ahead` draws, their rows copied to the device in one non-blocking transfer."""
@@ -216,9 +351,9 @@ def build_episode(
     q_idx = torch.tensor([i for v in query.values() for i in v])
     labels = torch.arange(len(support))
     return Episode(
-        support_x=to_float(image_set.images[s_idx]).to(device),
+        support_x=to_float(image_set.images[s_idx], image_set.normalisation).to(device),
         support_y=labels.repeat_interleave(k).to(device),
-        query_x=to_float(image_set.images[q_idx]).to(device),
+        query_x=to_float(image_set.images[q_idx], image_set.normalisation).to(device),
         query_y=labels.repeat_interleave(q).to(device),
         class_ids=tuple(support),
         rotations=(0,) * len(support),

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from core.config import EpisodeShape
-from core.episodes import ClassPool, EpisodeSampler, to_float
+from core.episodes import ClassPool, EpisodeSampler
 from core.learners import MetaLearner
 
 
@@ -94,7 +94,7 @@ def embed_pool(learner: MetaLearner, pool: ClassPool, batch: int = 128) -> torch
     was_training = learner.training
     learner.eval()
     try:
-        return torch.cat([learner.embed(to_float(pool.images[i : i + batch])) for i in range(0, pool.images.shape[0], batch)])
+        return torch.cat([learner.embed(pool.floats(slice(i, i + batch))) for i in range(0, pool.images.shape[0], batch)])
     finally:
         learner.train(was_training)
 

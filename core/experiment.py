@@ -7,11 +7,14 @@ from pathlib import Path
 
 import torch
 
-from core.config import LearnerConfig, RunConfig, TrainConfig
+from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.data import ClassSplit, ImageSet, load_dataset, split_classes
+from core.data.cache import NO_HOOKS, Hooks
 from core.device import resolve_device
-from core.episodes import ClassPool
-from core.learners import MetaLearner, make_learner
+from core.episodes import ClassPool, check_shape
+from core.hard_episodes import training_sampler
+from core.learners import MetaLearner, learner_class, make_learner
+from core.models.backbones import backbone_class
 from core.store import Checkpoint, CheckpointError, RunDir, read_checkpoint
 
 
@@ -25,8 +28,11 @@ class Experiment:
     _pools: dict[tuple[str, bool], ClassPool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_config(cls, train: TrainConfig) -> Experiment:
-        image_set = load_dataset(train.dataset, train.data_dir, train.image_size)
+    def from_config(cls, train: TrainConfig, image_set: ImageSet | None = None, hooks: Hooks = NO_HOOKS) -> Experiment:
+        """The data `train` names on its device; `image_set` when the caller already has it loaded.
+
+        hooks: progress of a first decode and notices from the dataset cache (the CLI draws bars)."""
+        image_set = image_set or load_dataset(train.dataset, train.data_dir, train.image_size, hooks=hooks)
         return cls(image_set, split_classes(image_set, train.split_seed), resolve_device(train.device))
 
     def pool(self, split: str, rotations: bool = False) -> ClassPool:
@@ -36,9 +42,30 @@ class Experiment:
             self._pools[key] = ClassPool(self.image_set, self.split.classes(split), rotations, self.device)
         return self._pools[key]
 
-    def new_learner(self, learner: LearnerConfig) -> MetaLearner:
+    def new_learner(self, learner: LearnerConfig, seed: int | None = None) -> MetaLearner:
+        """A learner for this data's images on this device (initial weights from `seed`: see make_learner)."""
         c, h, _ = self.image_set.image_shape
-        return make_learner(learner, c, h).to(self.device)
+        return make_learner(learner, c, h, seed).to(self.device)
+
+    def check(self, split: str, shape: EpisodeShape, rotations: bool = False) -> None:
+        """EpisodeError unless `shape` can be drawn from `split` (rotations: 4x the classes), without building a pool."""
+        classes = list(self.split.classes(split))
+        counts = self.image_set.class_counts()[classes] if classes else None
+        check_shape(shape, len(classes) * (4 if rotations else 1), int(counts.min()) if counts is not None else 0)
+
+
+def preflight(config: RunConfig, image_set: ImageSet | None = None, hooks: Hooks = NO_HOOKS) -> Experiment:
+    """Everything that can be checked before a run folder exists, for the CLI and the dashboard alike:
+    the learner and backbone names, the data (loaded, or `image_set` when given), the device, and that
+    the training episodes fit the train split (its alphabets and drawers too, where the episodes need them).
+    -> the Experiment to train with."""
+    learner_class(config.learner.method)
+    backbone_class(config.learner.backbone)
+    experiment = Experiment.from_config(config.train, image_set, hooks)
+    experiment.check("train", config.train.train_shape, config.train.rotations)
+    if config.train.within_alphabet or config.train.split_drawers:  # these need alphabets / drawers: the sampler checks
+        training_sampler(experiment.pool("train", config.train.rotations), config.train)
+    return experiment
 
 
 def checkpoint_metadata(config: RunConfig, learner: MetaLearner) -> dict[str, str]:

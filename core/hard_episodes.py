@@ -38,9 +38,9 @@ class HardEpisodeSampler(EpisodeSampler):
         self.groups = _group_members(pool, n_way) if within_share > 0 else []
         if split_drawers:
             if k_shot != 1:
-                raise DataError(f"split_drawers takes the support from one drawer: use k_shot=1, not {k_shot}")
+                raise DataError(f"support and queries by different drawers take one support image per class, not {k_shot}", "k_shot")
             if pool.image_set.drawers is None:
-                raise DataError(f"{pool.image_set.name} does not say who drew each image; drop split_drawers")
+                raise DataError(f"{pool.image_set.name} does not say who drew each image; train without split drawers", "split_drawers")
             self.row_drawers = pool.image_set.drawers[pool.image_ids]  # (n,) drawer of each pool row
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,14 +77,18 @@ def _group_members(pool: ClassPool, n_way: int) -> list[torch.Tensor]:
     """Local class ids of each (group, rotation) with at least n_way classes."""
     groups = pool.image_set.class_groups
     if groups is None:
-        raise DataError(f"{pool.image_set.name} has no class groups (alphabets); within-group episodes need them")
+        raise DataError(f"{pool.image_set.name} has no alphabets (class groups); train without within-alphabet episodes", "within_alphabet")
     members: dict[tuple[str, int], list[int]] = {}
     for j, (class_id, turn) in enumerate(zip(pool.class_ids, pool.rotations, strict=True)):
         members.setdefault((groups[class_id], turn), []).append(j)
     usable = [torch.tensor(m) for _, m in sorted(members.items()) if len(m) >= n_way]
     if not usable:
         largest = max(len(m) for m in members.values())
-        raise DataError(f"no group (alphabet) has {n_way} classes, the largest has {largest}; lower n_way or drop within-group episodes")
+        raise DataError(
+            f"no alphabet has {n_way} classes, the largest has {largest}; use at most {largest} classes per episode "
+            "or train without within-alphabet episodes",
+            "n_way",
+        )
     return usable
 
 

@@ -78,7 +78,7 @@ def check_lake_data(image_set: ImageSet) -> None:
     if image_set.class_groups is None or image_set.drawers is None:
         raise DataError(
             f"the Lake protocol needs alphabet and drawer information (Omniglot from Lake's files), which '{image_set.name}' "
-            "does not have; evaluate it with the standard N-way K-shot episodes instead (drop --protocol lake)"
+            "does not have; evaluate it with the standard N-way K-shot episodes instead"
         )
 
 
@@ -92,7 +92,10 @@ def lake_episodes(image_set: ImageSet, class_ids: Sequence[int], episodes: int, 
     usable = sorted(a for a, chars in by_alphabet.items() if len(chars) >= n_way)
     if not usable:
         largest = max((len(c) for c in by_alphabet.values()), default=0)
-        raise DataError(f"no alphabet of this split has {n_way} characters (the largest has {largest}); lower n_way to at most {largest}")
+        raise DataError(
+            f"no alphabet of this split has {n_way} characters (the largest has {largest}); use at most {largest} classes per episode",
+            "n_way",
+        )
     generator = torch.Generator().manual_seed(seed)
     support, query, drawers, alphabets = [], [], [], []
     for _ in range(episodes):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from core.data.base import DataError
-from core.data.images import is_image_file, open_image, square_resize, to_array
+from core.data.images import flatten, is_image_file, open_image, square_resize, to_array
+from core.data.registry import normalisation_of
 from core.episodes import to_float
 from core.experiment import load_learner
 
@@ -21,7 +22,7 @@ def load_images(paths: list[Path], size: int, channels: int, invert: bool) -> to
     arrays = []
     for path in paths:
         try:
-            arrays.append(to_array(square_resize(open_image(path, upright=True), size), channels, invert))
+            arrays.append(to_array(square_resize(flatten(open_image(path, upright=True)), size), channels, invert))
         except Exception as exc:  # PIL raises many types for a damaged file; the user needs the path
             raise DataError(f"cannot read image {path} ({type(exc).__name__}: {exc}); remove or replace it") from exc
     return torch.from_numpy(np.stack(arrays))
@@ -60,6 +61,7 @@ def predict_folders(
     support_y = torch.tensor([i for i, c in enumerate(names) for _ in files[c]])
     query_x = load_images(queries, size, channels, invert)
     with torch.no_grad():
-        probs = learner(to_float(support_x), support_y, to_float(query_x), len(names)).softmax(1)
+        norm = normalisation_of(config.train.dataset)  # the floats the run was trained on
+        probs = learner(to_float(support_x, norm), support_y, to_float(query_x, norm), len(names)).softmax(1)
     best, index = probs.max(1)
     return [(q.name, names[int(i)], float(p)) for q, i, p in zip(queries, index, best, strict=True)]

@@ -6,10 +6,15 @@ Nothing a user can hand in is unpickled: checkpoints are safetensors, the rest J
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +25,16 @@ from safetensors.torch import save_file
 
 from core.atomic import atomic_write, atomic_write_text
 from core.config import ConfigError, RunConfig
+from core.errors import UserError
 
 CHECKPOINT_FORMAT = "metascope-checkpoint-v1"
 DEFAULT_RUNS_DIR = "runs"
+LIVE_LOCK = ".alive.lock"  # held (flock) by the process that trains the run
+HEARTBEAT_S = 5.0  # run.json's heartbeat is refreshed at least this often while training
+HEARTBEAT_STALE_S = 60.0  # a run on another host whose heartbeat is older than this is taken for dead
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A run or checkpoint cannot be loaded; the message says why and what to do."""
 
 
@@ -70,6 +79,47 @@ class RunDir:
 
     def update_info(self, **values: Any) -> None:
         atomic_write_text(self.path / "run.json", json.dumps({**self.info(), **values}, indent=2))
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Mark this run as being trained by this process, for the duration of the block.
+
+        An exclusive lock on runs/<id>/.alive.lock, which the operating system releases when the process ends
+        however it ends (kill -9 included), and run.json's pid, host and heartbeat (for readers on other hosts
+        of a shared disk, where locks may not be shared). CheckpointError when another process trains it now.
+        """
+        fd = os.open(self.path / LIVE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CheckpointError(f"run {self.id} is being trained by another process; wait for it or stop it") from None
+            self.update_info(pid=os.getpid(), host=socket.gethostname(), heartbeat=time.time())
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def alive(self) -> bool:
+        """Whether a process is training this run now: its lock is held, or (from another host) its heartbeat is fresh."""
+        try:
+            fd = os.open(self.path / LIVE_LOCK, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        info = self.info()
+        elsewhere = info.get("host") not in (None, socket.gethostname())
+        heartbeat = info.get("heartbeat")
+        return elsewhere and isinstance(heartbeat, (int, float)) and time.time() - heartbeat < HEARTBEAT_STALE_S
+
+    def status(self) -> str:
+        """run.json's status, except that a run marked running whose process is gone reads 'interrupted'."""
+        status = self.info().get("status", "unknown")
+        return "interrupted" if status == "running" and not self.alive() else str(status)
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl with all records (one JSON object per line)."""

@@ -6,34 +6,38 @@ st.cache_resource holds only read-only objects: datasets and learners loaded for
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 import torch
-from torch.func import functional_call
 
+from core.analysis.adaptation import adaptation as adapt_on_episode
+from core.analysis.adaptation import adapts  # noqa: F401 - the pages ask loaders whether a learner adapts
 from core.analysis.distances import EpisodeMatrices, episode_matrices, learner_metric
-from core.analysis.embeddings import NO_PREDICTION, PointSet, embed_episode, embed_sample, sample_splits
+from core.analysis.embeddings import PointSet, embed_episode, embed_sample, sample_splits
 from core.analysis.projection import ProjectionParams, project
-from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
+from core.config import EpisodeShape, LearnerConfig, RunConfig
 from core.data import ClassSplit, ImageSet, load_dataset, split_classes
 from core.episodes import ClassPool, Episode, EpisodeSpec, draw_spec
 from core.evaluation import EvalResult, evaluate
-from core.experiment import Experiment, load_learner
-from core.learners import MetaLearner
-from core.learners.functional import HEAD_KEYS, FastWeightLearner, Task
-from core.learners.scoring import prototypes
+from core.experiment import load_learner
+from core.learners import MetaLearner, make_learner
 from core.store import RunDir
-from core.training.run import seeded_learner
+from core.tasks.study import StudyConfig, TaskStudy, run_study
 from dashboard import state as session
 from dashboard.state import DataChoice, LearnerRef
+
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
@@ -53,7 +57,7 @@ def _mtime(path: str | None) -> float:
 
 
 @st.cache_resource(show_spinner="Loading the learner…", max_entries=8)
-def _load(run_dir: str, step: int | None, stamp: float) -> MetaLearner:
+def _load(run_dir: str, step: int | None, stamp: float = 0.0) -> MetaLearner:
     learner, _, _ = load_learner(run_dir, step)
     learner.requires_grad_(False)  # shared between sessions: nobody may train it
     return learner
@@ -63,7 +67,7 @@ def learner(ref: LearnerRef) -> MetaLearner | None:
     """The learner `ref` points to, loaded once per checkpoint; None when no run is chosen."""
     if ref.run_dir is None:
         return None
-    return _load(ref.run_dir, ref.step, _mtime(str(Path(ref.run_dir) / "checkpoints")))
+    return _load(ref.run_dir, ref.step, _stamp(ref))
 
 
 def episode(choice: DataChoice, spec: EpisodeSpec) -> Episode:
@@ -83,6 +87,8 @@ def run_data_choice(config: RunConfig) -> DataChoice:
 
 
 # --- analysis: what the Embeddings and Distances pages compute (cached) --------------------------
+# Each public function computes its own cache key: the learner's checkpoint stamp is part of it, so a
+# checkpoint rewritten on disk is never served stale, and pages never handle stamps.
 
 INITIAL_STEP = 0  # a LearnerRef step meaning "the run's seeded initial weights" (no checkpoint is step 0)
 
@@ -90,9 +96,8 @@ INITIAL_STEP = 0  # a LearnerRef step meaning "the run's seeded initial weights"
 @st.cache_resource(max_entries=8)
 def initial_learner(choice: DataChoice, config: LearnerConfig, seed: int = 0) -> MetaLearner:
     """`config`'s learner with the initial weights a run seeded `seed` starts from (read-only, eval mode)."""
-    experiment = Experiment(image_set(choice), class_split(choice), torch.device("cpu"))
-    train = TrainConfig(dataset=choice.dataset, data_dir=choice.data_dir, image_size=choice.image_size, seed=seed)
-    learner = seeded_learner(experiment, RunConfig(config, train)).eval()
+    c, h, _ = image_set(choice).image_shape
+    learner = make_learner(config, c, h, seed=seed).eval()
     learner.requires_grad_(False)
     return learner
 
@@ -117,9 +122,18 @@ def _latest_step(run_dir: str) -> int | str:
     return saved[-1].step if saved else "?"
 
 
-def learner_stamp(ref: LearnerRef) -> float:
-    """Part of analysis cache keys: the run's checkpoints folder changes when a checkpoint is written."""
+def _stamp(ref: LearnerRef) -> float:
     return _mtime(None if ref.run_dir is None else str(Path(ref.run_dir) / "checkpoints"))
+
+
+def stamped(cached: Callable[..., T]) -> Callable[..., T]:
+    """A cached loader whose first argument is a LearnerRef, called with that learner's checkpoint stamp as `stamp`."""
+
+    @functools.wraps(cached)
+    def call(ref: LearnerRef, *args: Any) -> T:
+        return cached(ref, *args, stamp=_stamp(ref))
+
+    return call
 
 
 def current_episode(choice: DataChoice) -> EpisodeSpec:
@@ -132,13 +146,18 @@ def current_episode(choice: DataChoice) -> EpisodeSpec:
     return spec
 
 
+@stamped
 @st.cache_data(max_entries=16, show_spinner="Embedding the episode…")
-def episode_points(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float) -> PointSet:
+def episode_points(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0) -> PointSet:
+    """The episode's support and query images (and the prototypes) embedded by the learner."""
     return embed_episode(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
 
 
+@stamped
 @st.cache_data(max_entries=8, show_spinner=False)
-def sample_points(ref: LearnerRef, choice: DataChoice, splits: tuple[str, ...], n: int, seed: int, fallback: str, stamp: float) -> PointSet:
+def sample_points(
+    ref: LearnerRef, choice: DataChoice, splits: tuple[str, ...], n: int, seed: int, fallback: str, stamp: float = 0.0
+) -> PointSet:
     """A seeded sample of the splits' images, embedded."""
     learner_now = analysed_learner(ref, choice, fallback)[0]
     indices, groups = sample_splits(image_set(choice), class_split(choice), splits, n, seed)
@@ -150,17 +169,25 @@ def digest(array: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16).hexdigest() + str(array.shape)
 
 
+def projection(x: np.ndarray, method: str, params: ProjectionParams, seed: int) -> np.ndarray:
+    """project(x, ...) computed once per embeddings (by content), method, parameters and seed."""
+    return _projection(x, digest(x), method, params, seed)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def projection(_x: np.ndarray, key: str, method: str, params: ProjectionParams, seed: int) -> np.ndarray:
+def _projection(_x: np.ndarray, key: str, method: str, params: ProjectionParams, seed: int) -> np.ndarray:
     """project(_x, ...) computed once per embeddings (key = digest(_x)), method, parameters and seed."""
     return project(_x, method, params, seed)
 
 
+@stamped
 @st.cache_data(max_entries=16, show_spinner="Computing the learner's comparisons…")
-def matrices(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float) -> EpisodeMatrices:
+def matrices(ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0) -> EpisodeMatrices:
+    """What the learner compares on the episode: query x class, query x support, support x support."""
     return episode_matrices(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
 
 
+@stamped
 @st.cache_data(max_entries=16, show_spinner=False)
 def split_evaluation(
     ref: LearnerRef, choice: DataChoice, split: str, shape: EpisodeShape, episodes: int, fallback: str, stamp: float
@@ -169,53 +196,26 @@ def split_evaluation(
     return evaluate(analysed_learner(ref, choice, fallback)[0], class_pool(choice, split), shape, episodes, seed=0)
 
 
-# --- the inner loop of optimization-based learners (MAML family) ---------------------------------
-
-
-def adapts(learner_now: MetaLearner) -> bool:
-    """True for learners that adapt weights per task in an inner loop (MAML, FOMAML, Reptile, ANIL, ...)."""
-    return isinstance(learner_now, FastWeightLearner)
-
-
-@torch.no_grad()
-def _points_at(learner_now: FastWeightLearner, task: Task, weights: dict, ep: Episode) -> PointSet:
-    """The episode's support and query features under the fast weights `weights`, and the predictions they give.
-
-    The features are what the head reads: the backbone at the adapted weights where the backbone adapts
-    (MAML), the fixed meta-learned features where only the head does (ANIL)."""
-    backbone = {k: v for k, v in weights.items() if k not in HEAD_KEYS}
-
-    def features(x: torch.Tensor) -> torch.Tensor:  # support and query apart: BatchNorm sees each batch as in training
-        return functional_call(learner_now.backbone, backbone, (x,)) if backbone else learner_now.backbone(x)
-
-    s_z, q_z = features(ep.support_x).cpu(), features(ep.query_x).cpu()
-    ids = torch.tensor(ep.class_ids)
-    n_s, n_q = len(ep.support_y), len(ep.query_y)
-    predicted = ids[task.logits(weights, task.query).argmax(1).cpu()]
-    return PointSet(
-        z=torch.cat([s_z, q_z]).numpy(),
-        class_ids=ids[torch.cat([ep.support_y, ep.query_y]).cpu()].numpy(),
-        image_idx=torch.cat([ep.support_idx, ep.query_idx]).numpy(),
-        group=np.array(["support"] * n_s + ["query"] * n_q),
-        predicted=np.concatenate([np.full(n_s, NO_PREDICTION), predicted.numpy()]),
-        prototypes=prototypes(s_z, ep.support_y.cpu(), ep.n_way).numpy(),
-        prototype_class_ids=ids.numpy(),
-    )
-
-
+@stamped
 @st.cache_data(max_entries=16, show_spinner="Adapting to the episode…")
 def adaptation(
-    ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float
-) -> tuple[list[dict[str, float]], PointSet, PointSet]:
-    """(loss and accuracy of query and support after each inner step, the space before adapting, after adapting)."""
-    learner_now = analysed_learner(ref, choice, fallback)[0]
-    if not adapts(learner_now):
-        raise ValueError(f"{type(learner_now).__name__} has no inner loop")
-    ep = episode(choice, spec)
-    trace = learner_now.adapt_trace(ep.support_x, ep.support_y, ep.query_x, ep.query_y, ep.n_way)
-    task = learner_now.task(ep.support_x, ep.query_x, ep.n_way)
-    steps = list(learner_now.adapt(task, ep.support_y, track=False))
-    return trace, _points_at(learner_now, task, steps[0], ep), _points_at(learner_now, task, steps[-1], ep)
+    ref: LearnerRef, choice: DataChoice, spec: EpisodeSpec, fallback: str, stamp: float = 0.0
+) -> tuple[list, PointSet, PointSet]:
+    """The learner's inner loop on the episode: core.analysis.adaptation.adaptation, cached."""
+    return adapt_on_episode(analysed_learner(ref, choice, fallback)[0], episode(choice, spec))
+
+
+@stamped
+@st.cache_data(max_entries=4, show_spinner=False)
+def task_study(ref: LearnerRef, config: StudyConfig, stamp: float = 0.0) -> TaskStudy:
+    """The Tasks page's study of a run's learner (core.tasks.run_study), with a progress bar while it runs."""
+    run = RunDir(ref.run_dir).config()
+    choice = run_data_choice(run)
+    bar = st.progress(0.0, "Starting…")  # made here: a cached function may only draw into what it creates
+    progress = lambda stage, done, total: bar.progress(min(done / max(total, 1), 1.0), f"{stage}: {done}/{total}")
+    result = run_study(learner(ref), image_set(choice), class_split(choice, run.train.split_seed), config, progress)
+    bar.empty()
+    return result
 
 
 # --- slow projections (t-SNE, UMAP) run beside the page, which shows PCA meanwhile ----------------
@@ -276,6 +276,6 @@ def projection_now(x: np.ndarray, method: str, params: ProjectionParams, seed: i
 
     A failed job raises its error here (ProjectionError says what to change)."""
     if method == "pca":
-        return projection(x, digest(x), method, params, seed)
+        return projection(x, method, params, seed)
     job = projection_jobs().job(x, method, params, seed)
     return job.future.result() if job.future.done() else None

@@ -1,25 +1,25 @@
 """What every page shows in the sidebar, and page links: the pieces the first page needs.
 
 Nothing here imports torch (nor does anything it imports): the Home page is drawn from these alone,
-before the engine is loaded, so the dashboard is usable a second or two sooner after it starts.
+before the engine is loaded (see dashboard/preload.py for why).
 """
 
 from __future__ import annotations
 
 import functools
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.hardware import describe_default_device
 from core.training.registry import active_run, get_run, latest_run
 from dashboard import state
+from dashboard.preload import engine_loaded
 
 if TYPE_CHECKING:
     from core.episodes import EpisodeSpec
-    from core.training.run import TrainingRun
+    from core.training.background import TrainingRun
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,16 +30,13 @@ def page_path(file: str) -> str:
 
 
 def link(file: str, label: str, icon: str | None = None) -> None:
-    """st.page_link to a page of pages/, or its label greyed out while that page does not exist yet."""
-    if (ROOT / "pages" / file).exists():
-        st.page_link(page_path(file), label=label, icon=icon)
-    else:
-        st.caption(f"{label} (not available yet)")
+    """st.page_link to a page of pages/."""
+    st.page_link(page_path(file), label=label, icon=icon)
 
 
-def device_label() -> str:
-    """Where the engine computes: torch's answer once it is loaded, else the same read without it."""
-    return _torch_device_label() if "torch" in sys.modules else describe_default_device()
+def device_label() -> str | None:
+    """Where the engine computes ('CPU (2 threads)', 'CUDA 0: …'), or None while the engine is still loading."""
+    return _torch_device_label() if engine_loaded() else None
 
 
 @functools.cache
@@ -47,6 +44,19 @@ def _torch_device_label() -> str:
     from core.device import describe_device, resolve_device
 
     return describe_device(resolve_device("auto"))
+
+
+def device_line(show: Callable[[str], None]) -> None:
+    """show(the device label), once the engine has loaded: polled each second until then (it loads beside the first page)."""
+
+    def draw() -> None:
+        label = device_label()
+        show(label or "loading the engine…")
+        if label is not None and not ready:
+            st.rerun()  # once, the whole page: drawn again with the engine loaded, it stops polling
+
+    ready = device_label() is not None
+    st.fragment(draw, run_every=None if ready else 1.0)()
 
 
 def current_training_run() -> TrainingRun | None:
@@ -89,11 +99,11 @@ def sidebar() -> None:
         f"**Split** {state.split()}",
         f"**Episode** {episode_label(state.episode())}",
         f"**Learner** {learner_label()}",
-        f"**Device** {device_label()}",
     ]
     run = current_training_run()
     with st.sidebar:
         st.markdown("  \n".join(lines))
+        device_line(lambda label: st.markdown(f"**Device** {label}"))
         saved_episode_picker()
         if run is not None:  # its own fragment: the line stays current on every page while a run trains
             st.fragment(_training_line, run_every=None if run.snapshot().done else 2.0)()

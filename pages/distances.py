@@ -5,11 +5,9 @@ from functools import partial
 
 import streamlit as st
 
-from core.analysis.distances import most_confused
 from core.config import EpisodeShape
-from dashboard import loaders, state, widgets
-from dashboard.charts.distances import confusion_heatmap, matrix_heatmap, picked_cell
-from dashboard.charts.images import image_strip
+from dashboard import distance_view, episode_view, errors, loaders, sidebar, state
+from dashboard.charts.distances import matrix_heatmap, picked_cell
 from dashboard.charts.training import inner_loop_curves
 
 FALLBACKS = {"protonet": "an untrained ProtoNet (random weights)", "pixel_nn": "the pixel baseline (nearest neighbour on raw pixels)"}
@@ -20,9 +18,9 @@ KINDS = {
     "logits": "logit (higher = more likely)",
 }
 
-with contextlib.suppress(*widgets.USER_ERRORS):  # reported below, where the page loads its data
+with contextlib.suppress(*errors.USER_ERRORS):  # reported below, where the page loads its data
     loaders.current_episode(state.data_choice())  # drawn before the sidebar, so the sidebar names it
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Distances")
 st.caption("How the learner compares the queries of the current episode with its classes and support images.")
 choice = state.data_choice()
@@ -31,18 +29,16 @@ fallback = "protonet"
 if ref.run_dir is None:
     st.info("No run is chosen (pick one on the Runs page, or train one), so this page shows a learner that was never trained.")
     fallback = st.radio("Show", list(FALLBACKS), format_func=FALLBACKS.get, horizontal=True, key="di_fallback")
-with widgets.reported():
+with errors.reported():
     image_set = loaders.image_set(choice)
     spec = loaders.current_episode(choice)
     learner, described = loaders.analysed_learner(ref, choice, fallback)
-    m = loaders.matrices(ref, choice, spec, fallback, loaders.learner_stamp(ref))
+    m = loaders.matrices(ref, choice, spec, fallback)
 
 n_way, k_shot, q_query = len(spec.class_ids), len(spec.support[0]), len(spec.query[0])
-classes = [widgets.class_label(image_set, c) for c in spec.class_ids]
+classes = [episode_view.class_label(image_set, c) for c in spec.class_ids]
 queries = [f"q{i} · {classes[t]}" for i, t in enumerate(m.true.tolist())]
 supports = [f"s{j} · {classes[j // k_shot]}" for j in range(n_way * k_shot)]
-support_images = [i for row in spec.support for i in row]
-query_images = [i for row in spec.query for i in row]
 correct = int((m.predicted == m.true).sum())
 st.caption(
     f"Learner: {described}. It gets {correct} of {len(m.true)} queries right. "
@@ -82,8 +78,8 @@ for tab, (name, (values, rows, cols, value_name, lower, marks)) in zip(tabs, mat
         st.plotly_chart(fig, key=f"di_{name}", on_select=partial(follow, name), selection_mode=("points", "box"))
 
 if inner_loop:
-    with tabs[-1], widgets.reported(stop=False):
-        trace = loaders.adaptation(ref, choice, spec, fallback, loaders.learner_stamp(ref))[0]
+    with tabs[-1], errors.reported(stop=False):
+        trace = loaders.adaptation(ref, choice, spec, fallback)[0]
         first, final = trace[0], trace[-1]
         st.caption(
             f"The learner adapts to this episode's support set in {len(trace) - 1} inner steps; the query set is then classified. "
@@ -94,38 +90,6 @@ if inner_loop:
         st.plotly_chart(inner_loop_curves(trace), key="di_inner_loop")
 
 with tabs[len(titles)]:
-    episodes = int(st.number_input("Episodes", min_value=20, max_value=5000, value=300, step=100, key="di_episodes"))
-    st.caption(f"{n_way}-way {k_shot}-shot episodes with {q_query} queries per class from the {state.split()} split, seed 0.")
-    if st.toggle("Compute the confusion matrix", key="di_confusion"):
-        with widgets.reported(stop=False), st.spinner(f"Evaluating {episodes} episodes…"):
-            shape = EpisodeShape(n_way, k_shot, q_query)
-            result = loaders.split_evaluation(ref, choice, state.split(), shape, episodes, fallback, loaders.learner_stamp(ref))
-            st.metric("Accuracy over these episodes", f"{100 * result.accuracy:.1f}% ± {100 * result.ci95:.1f}")
-            st.plotly_chart(confusion_heatmap(result.confusion, result.class_names), key="di_confusion_chart")
-            names, totals = result.class_names, [sum(row) for row in result.confusion]
-            pairs = [
-                {"true class": names[i], "predicted as": names[j], "queries": n, "share of its queries": n / totals[i]}
-                for i, j, n in most_confused(result.confusion)
-            ]
-            if pairs:
-                st.markdown("**Most confused pairs**")
-                share = st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
-                st.dataframe(pairs, hide_index=True, column_config={"share of its queries": share})
-            else:
-                st.caption("No query was taken for another class.")
+    distance_view.confusion_tab(ref, choice, fallback, EpisodeShape(n_way, k_shot, q_query))
 
-st.subheader("Compare two images")
-a, b, c = st.columns([1.2, 1, 1])
-name = a.selectbox("Matrix", list(matrices), format_func=titles.get, key="di_matrix")
-values, rows, cols, value_name, _, _ = matrices[name]
-row = b.selectbox("Row", range(len(rows)), format_func=rows.__getitem__, key="di_row")
-col = c.selectbox("Column", range(len(cols)), format_func=cols.__getitem__, key="di_col")
-row, col = min(row, len(rows) - 1), min(col, len(cols) - 1)
-left_images = [support_images[row]] if name == "support_support" else [query_images[row]]
-by_class = name in ("query_class", "probabilities")
-right_images = list(spec.support[col]) if by_class else [support_images[col]]
-left, mid, right = st.columns([1, 1, 2], vertical_alignment="center")
-strips = [image_strip(image_set.images[images], scale=4) for images in (left_images, right_images)]
-left.image(strips[0], width=strips[0].width, caption=rows[row])  # true size: both sides at one scale
-mid.metric(value_name, f"{values[row, col]:.4g}")
-right.image(strips[1], width=strips[1].width, caption=cols[col] + (" (its support images)" if by_class else ""))
+distance_view.compare_images(image_set, spec, matrices, titles)

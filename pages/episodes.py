@@ -5,16 +5,16 @@ import streamlit as st
 from core.config import EpisodeShape
 from core.data import SPLIT_NAMES
 from core.episodes import draw_spec
-from dashboard import loaders, state, widgets
+from dashboard import episode_view, errors, inputs, loaders, sidebar, state
 
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Episodes")
 st.caption("An episode is one few-shot task: N classes, K labelled support images each, and Q queries each to classify.")
 
-choice = widgets.dataset_picker()
+choice = episode_view.dataset_picker()
 if choice is None:
     st.stop()
-with widgets.reported():
+with errors.reported():
     image_set = loaders.image_set(choice)
     splits = loaders.class_split(choice)
 for warning in image_set.warnings:
@@ -22,17 +22,17 @@ for warning in image_set.warnings:
 
 drawn = state.shape()  # the settings of the episode on screen
 cols = st.columns([1.2, 1, 1, 1, 1, 1.3], vertical_alignment="bottom")
-split = cols[0].selectbox("Split", SPLIT_NAMES, key=widgets.keyed("ep_split", state.split()))
-n = cols[1].number_input("N (classes)", min_value=1, step=1, key=widgets.keyed("ep_n", drawn.n_way))
-k = cols[2].number_input("K (shots)", min_value=1, step=1, key=widgets.keyed("ep_k", drawn.k_shot))
-q = cols[3].number_input("Q (queries)", min_value=1, step=1, key=widgets.keyed("ep_q", drawn.q_query))
-seed = cols[4].number_input("Seed", min_value=0, step=1, key=widgets.keyed("ep_seed", state.episode_seed()))
-cols[5].button("New episode", key="ep_new", on_click=widgets.nudge, args=("ep_seed", 1), icon=":material/casino:", type="primary")
+split = cols[0].selectbox("Split", SPLIT_NAMES, key=inputs.keyed("ep_split", state.split()))
+n = cols[1].number_input("N (classes)", min_value=1, step=1, key=inputs.keyed("ep_n", drawn.n_way))
+k = cols[2].number_input("K (shots)", min_value=1, step=1, key=inputs.keyed("ep_k", drawn.k_shot))
+q = cols[3].number_input("Q (queries)", min_value=1, step=1, key=inputs.keyed("ep_q", drawn.q_query))
+seed = cols[4].number_input("Seed", min_value=0, step=1, key=inputs.keyed("ep_seed", state.episode_seed()))
+cols[5].button("New episode", key="ep_new", on_click=inputs.nudge, args=("ep_seed", 1), icon=":material/casino:", type="primary")
 classes = splits.classes(split)
 st.caption(f"{image_set.n_classes} classes in {choice.dataset}; the {split} split has {len(classes)}.")
 
 if state.episode() is None or (split, n, k, q, seed) != (state.split(), drawn.n_way, drawn.k_shot, drawn.q_query, state.episode_seed()):
-    with widgets.reported(stop=False):  # a bad N/K/Q keeps the previous episode on screen
+    with errors.reported(stop=False):  # a bad N/K/Q keeps the previous episode on screen
         shape = EpisodeShape(n, k, q)
         spec = draw_spec(image_set, classes, shape, seed)
         state.set_split(split)
@@ -50,16 +50,18 @@ with st.expander("Pick classes by hand"):
         groups = sorted({image_set.class_groups[c] for c in classes})
         group = st.selectbox("Alphabet", ["all", *groups], key="ep_group")
         pickable = [c for c in classes if group == "all" or image_set.class_groups[c] == group]
-    picked = st.multiselect("Classes (type to search)", pickable, format_func=lambda c: widgets.class_label(image_set, c), key="ep_classes")
+    picked = st.multiselect(
+        "Classes (type to search)", pickable, format_func=lambda c: episode_view.class_label(image_set, c), key="ep_classes"
+    )
     if st.button("Use these classes", key="ep_use_classes", disabled=len(picked) < 2, help="pick at least 2 classes"):
-        with widgets.reported(stop=False):
+        with errors.reported(stop=False):
             state.set_episode(draw_spec(image_set, classes, state.shape(), seed, fixed_classes=picked))
             st.rerun()
 
-widgets.episode_grid(image_set, spec)
+episode_view.episode_grid(image_set, spec)
 
 with st.expander("Swap one image"):
-    if (swapped := widgets.slot_swapper(image_set, spec)) is not None:
+    if (swapped := episode_view.slot_swapper(image_set, spec)) is not None:
         state.set_episode(swapped)
         st.rerun()
 

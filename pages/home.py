@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from dashboard import sidebar as widgets  # not dashboard.widgets: this page is drawn before torch loads
-from dashboard import state
+from dashboard import sidebar, state  # nothing that imports torch: this page is drawn before the engine loads
 
-widgets.sidebar()
+sidebar.sidebar()
 st.title("MetaScope")
 st.markdown(
     "See inside **few-shot meta-learning**. A meta-learner is trained on many small tasks, *episodes*: "
@@ -17,13 +16,14 @@ st.markdown(
 data, ref = state.data_choice(), state.learner_ref()
 cols = st.columns(3)
 cols[0].metric("Dataset", data.dataset, help=data.data_dir or "the built-in generated glyphs: no download needed")
-cols[1].metric("Learner", ref.method if ref.run_dir else "none yet", help=widgets.learner_label())
-cols[2].metric("Device", widgets.device_label())
+cols[1].metric("Learner", ref.method if ref.run_dir else "none yet", help=sidebar.learner_label())
+with cols[2]:
+    sidebar.device_line(lambda label: st.metric("Device", label))
 
-run = widgets.current_training_run()
+run = sidebar.current_training_run()
 if run is not None and not run.snapshot().done:
     st.info(f"Run {run.id} is training in the background.", icon=":material/model_training:")
-    widgets.link("train.py", "Watch it on the Train page", ":material/monitoring:")
+    sidebar.link("train.py", "Watch it on the Train page", ":material/monitoring:")
 
 st.subheader("Start here")
 steps = [
@@ -41,5 +41,5 @@ steps = [
 for file, label, icon, text in steps:
     left, right = st.columns([1, 3], vertical_alignment="center")
     with left:
-        widgets.link(file, label, icon)
+        sidebar.link(file, label, icon)
     right.caption(text)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import i18n, lessons, share, state, widgets
+from dashboard import i18n, inputs, lessons, share, sidebar, state
 
 T = i18n.register(
     "learn",
@@ -21,7 +21,7 @@ T = i18n.register(
 )
 
 problems = lessons.follow_link(st.query_params.to_dict())  # a new link wins over the session's last view
-widgets.sidebar()  # after the link, so it names the link's dataset
+sidebar.sidebar()  # after the link, so it names the link's dataset
 i18n.language_switch()
 
 st.title(T("title"))
@@ -31,7 +31,7 @@ for problem in problems:
 
 keys = list(lessons.LESSONS)
 numbered = {key: f"{i + 1}. {lessons.LESSONS[key].title()}" for i, key in enumerate(keys)}
-st.segmented_control(T("lesson"), keys, format_func=numbered.get, key=widgets.keyed("ln_lesson", state.lesson()), on_change=lessons.picked)
+st.segmented_control(T("lesson"), keys, format_func=numbered.get, key=inputs.keyed("ln_lesson", state.lesson()), on_change=lessons.picked)
 lesson = lessons.LESSONS[state.lesson()]
 
 st.header(numbered[lesson.key])

@@ -4,18 +4,18 @@ import pandas as pd
 import streamlit as st
 
 from core.store import CheckpointError, RunStore
-from dashboard import loaders, state, widgets
+from dashboard import errors, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
 
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Runs")
 store = RunStore(state.runs_dir())
 runs = store.runs()
 if not runs:
     st.info(f"No saved runs in `{store.root}` yet.", icon=":material/folder_off:")
-    widgets.link("train.py", "Train a learner", ":material/model_training:")
+    sidebar.link("train.py", "Train a learner", ":material/model_training:")
     st.stop()
-widgets.runs_table([widgets.run_row(r) for r in runs])
+run_panels.runs_table([run_panels.run_row(r) for r in runs])
 
 one, many = st.tabs(["One run", "Compare runs"])
 with one:
@@ -30,23 +30,23 @@ with one:
         ref = state.LearnerRef(str(run.path), None, config.learner.method)
         left, right = st.columns([1, 3], vertical_alignment="center")
         if left.button("Use as current learner", key="rn_use", type="primary", icon=":material/psychology:"):
-            with widgets.reported(stop=False):
+            with errors.reported(stop=False):
                 loaders.learner(ref)  # a checkpoint that does not fit fails here, not on another page
                 state.set_learner_ref(ref)
                 st.rerun()
         if state.learner_ref().run_dir == ref.run_dir:
             right.caption("This is the current learner: the Embeddings and Distances pages use it.")
         info = run.info()
-        widgets.run_figures(info)
+        run_panels.run_figures(run)
         train, val = split_records(run.metrics())
         st.plotly_chart(training_curves(train, val), key="rn_curves")
         with st.expander("Config"):
             st.json({"config": config.to_dict(), "run": info}, expanded=2)
-        widgets.evaluation_panel(run, config)
+        run_panels.evaluation_panel(run, config)
         if train or val:
             csv = pd.DataFrame(run.metrics()).to_csv(index=False)
             st.download_button("Download metrics (CSV)", csv, file_name=f"{run.id}-metrics.csv", mime="text/csv", key="rn_csv")
-    training = widgets.current_training_run()
+    training = sidebar.current_training_run()
     if training is not None and training.id == run.id and not training.snapshot().done:
         st.caption("This run is training; stop it on the Train page before deleting it.")
     else:

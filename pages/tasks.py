@@ -5,30 +5,17 @@ import streamlit as st
 
 from core.analysis.projection import METHOD_LABELS, ProjectionParams
 from core.store import RunDir
-from core.tasks import StudyConfig, nearest_tasks, run_study, similarity_matrix
+from core.tasks import StudyConfig, nearest_tasks, similarity_matrix
 from core.tasks.nmf import top_features, top_labels
 from core.tasks.study import EMBEDDINGS, LIBRARIES
-from dashboard import loaders, state, widgets
+from dashboard import episode_view, errors, loaders, sidebar, state
 from dashboard.charts.images import image_strip
 from dashboard.charts.tasks import factor_rows, gain_rows, loadings_heatmap, similarity_heatmap, start_curves, task_colours, task_scatter
-from dashboard.state import LearnerRef
 
 LIBRARY_LABELS = {"images": "the same classes, other images", "classes": "other classes of the same groups"}
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def study(run_dir: str, step: int | None, stamp: float, config: StudyConfig):
-    run = RunDir(run_dir).config()
-    choice = loaders.run_data_choice(run)
-    learner = loaders.learner(LearnerRef(run_dir, step, run.learner.method))
-    bar = st.progress(0.0, "Starting…")  # made here: a cached function may only draw into what it creates
-    progress = lambda stage, done, total: bar.progress(min(done / max(total, 1), 1.0), f"{stage}: {done}/{total}")
-    result = run_study(learner, loaders.image_set(choice), loaders.class_split(choice, run.train.split_seed), config, progress)
-    bar.empty()
-    return result
-
-
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Tasks")
 st.caption("Each task is one point: tasks sharing classes or groups should lie close, and a new task can start from its neighbours.")
 ref = state.learner_ref()
@@ -43,16 +30,16 @@ kind = c[1].selectbox(
 stored_n = int(c[2].number_input("Stored tasks", 10, 1000, 150, 10, key="ta_stored"))
 new_n = int(c[3].number_input("New tasks", 5, 500, 60, 5, key="ta_new"))
 k = int(c[4].number_input("Nearest tasks k", 1, 100, 10, key="ta_k"))
-with widgets.reported():
+with errors.reported():
     config = StudyConfig(stored_tasks=stored_n, new_tasks=new_n, library=library, embedding=kind, k=min(k, stored_n), encoder_steps=150)
 if not st.toggle("Run the study", key="ta_run", help="Trains a small task encoder and fine-tunes every new task: tens of seconds."):
     st.stop()
-with widgets.reported():
-    result = study(ref.run_dir, ref.step, loaders.learner_stamp(ref), config)
+with errors.reported():
+    result = loaders.task_study(ref, config)
 image_set = loaders.image_set(loaders.run_data_choice(RunDir(ref.run_dir).config()))
 specs, n_stored = [t.spec for t in result.stored] + result.new, len(result.stored)
 groups, kinds = result.stored_groups + result.new_groups, ["stored"] * n_stored + ["new"] * len(result.new)
-names = lambda spec: ", ".join(widgets.class_label(image_set, c) for c in spec.class_ids)
+names = lambda spec: ", ".join(episode_view.class_label(image_set, c) for c in spec.class_ids)
 support = lambda spec: image_strip(image_set.images[[i for row in spec.support for i in row]], scale=2)
 tabs = st.tabs(["Task map", "Similarity", "Nearest tasks", "Warm vs cold start", "NMF factors"])
 
@@ -65,11 +52,11 @@ with tabs[0]:
         "Colour by",
         options,
         key="ta_colour",
-        format_func=lambda v: v if isinstance(v, str) else f"holds {widgets.class_label(image_set, v)}",
+        format_func=lambda v: v if isinstance(v, str) else f"holds {episode_view.class_label(image_set, v)}",
     )
     x = result.embeddings[shown].numpy()
-    with widgets.reported(), st.spinner("Projecting…"):
-        xy = loaders.projection(x, loaders.digest(x), method, ProjectionParams(metric="cosine"), 0)
+    with errors.reported(), st.spinner("Projecting…"):
+        xy = loaders.projection(x, method, ProjectionParams(metric="cosine"), 0)
     hover = [f"{kd} task {i}: {names(s)}" for i, (kd, s) in enumerate(zip(kinds, specs, strict=True))]
     st.plotly_chart(task_scatter(xy, task_colours(by, groups, kinds, [s.class_ids for s in specs]), kinds, hover), key="ta_map")
     losses = result.encoder_losses

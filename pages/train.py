@@ -2,31 +2,29 @@
 
 import streamlit as st
 
-from core.episodes import ClassPool
-from core.training import start_run
-from dashboard import loaders, state, widgets
+from core.experiment import preflight
+from core.training.background import start_run
+from dashboard import errors, loaders, run_panels, sidebar, state, train_form
 from dashboard.charts.training import training_curves
 
-widgets.sidebar()
+sidebar.sidebar()
 st.title("Train")
 data = state.data_choice()
 st.caption(f"Meta-trains on the **train** split of **{data.dataset}** and validates on its val split every so often.")
-widgets.link("episodes.py", "Change the dataset on the Episodes page", ":material/dataset:")
+sidebar.link("episodes.py", "Change the dataset on the Episodes page", ":material/dataset:")
 
-run = widgets.current_training_run()
+run = sidebar.current_training_run()
 busy = run is not None and not run.snapshot().done
 if busy:
     st.info("A run is training: its settings are locked until it ends. Leaving this page does not stop it.", icon=":material/lock:")
-values = widgets.train_form(disabled=busy)
+values = train_form.train_form(disabled=busy)
 
 if st.button("Start", key="tr_start", type="primary", disabled=busy, icon=":material/play_arrow:"):
-    with widgets.reported(stop=False):  # a bad setting is shown and nothing starts
-        config = widgets.run_config(values, data)
-        image_set = loaders.image_set(data)
-        train_classes = loaders.class_split(data, config.train.split_seed).classes("train")
-        ClassPool(image_set, train_classes, config.train.rotations).check(config.train.train_shape)
+    with errors.reported(stop=False):  # a bad setting is shown and nothing starts
+        config = train_form.run_config(values, data)
+        experiment = preflight(config, loaders.image_set(data))
         with st.spinner("Starting the run…"):
-            run = start_run(config, state.runs_dir(), isolate=state.isolate_runs())
+            run = start_run(config, state.runs_dir(), isolate=state.isolate_runs(), experiment=experiment)
         state.set_run_id(run.id)
         st.rerun()
 
@@ -34,17 +32,17 @@ if st.button("Start", key="tr_start", type="primary", disabled=busy, icon=":mate
 @st.fragment(run_every=1.0 if busy else None)
 def live() -> None:
     """Redrawn every second while a run trains (the run trains in the background; this only reads it)."""
-    run = widgets.current_training_run()
+    run = sidebar.current_training_run()
     if run is None:
         st.info("No run yet: choose the settings above and press Start.", icon=":material/info:")
         return
     snap = run.snapshot()
-    widgets.run_progress(snap)
+    run_panels.run_progress(snap)
     if not snap.done:
-        widgets.run_controls(run, snap)
+        run_panels.run_controls(run, snap)
     st.plotly_chart(training_curves(snap.train, snap.val), key="tr_curves")
     if snap.status == "failed":
-        reason = widgets.ui_message(snap.error)
+        reason = errors.ui_message(snap.error)
         st.error(f"The run failed: {reason}. Change the settings and start again; the rest of the app keeps working.")
     elif snap.done:
         st.success(f"Run {snap.run_id} {snap.status} at episode {snap.step}; saved in {snap.run_dir}.", icon=":material/check_circle:")

@@ -1,6 +1,7 @@
 """The checks that need a CUDA GPU, in one process: every learner trains, evaluates and round-trips
 its checkpoint on the device; ProtoNet's Omniglot recipe in bf16 and in float32 (same accuracy?);
-host syncs per training step; then `python -m core bench` without the (CPU) projections.
+host syncs per training step, one episode and 8 episodes in one forward pass (each learner that
+batches); then `python -m core bench` without the (CPU) projections.
 
     python scripts/gpu_check.py --data-dir ../shared/data/omniglot --out gpu_check.json
 
@@ -134,6 +135,9 @@ def every_learner(data_dir: str, runs: Path, episodes: int) -> dict[str, Any]:
             if model.trainable:
                 pool = experiment.pool("train", config.train.rotations)
                 out[method]["syncs_per_step"] = syncs_per_step(model, pool, config.train.train_shape, "auto", steps=5)
+                if model.batched:  # the stacked meta-batch through one forward pass
+                    batched = syncs_per_step(model, pool, config.train.train_shape, "auto", steps=5, meta_batch=8)
+                    out[method]["syncs_per_step_batched_8"] = batched
         except Exception as exc:  # noqa: BLE001 - one learner's failure must not hide the others'
             out[method] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-1500:]}
         print(method, out[method], flush=True)

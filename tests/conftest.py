@@ -10,14 +10,18 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.base import ImageSet
+from core.data.base import ImageSet, cache_dir
 
 OMNIGLOT_DIR = Path(os.environ.get("METASCOPE_OMNIGLOT_TEST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Decoded datasets go to a per-session cache, never the user's ~/.cache."""
+    """Decoded datasets go to a per-session cache, never the user's ~/.cache.
+
+    numba's compiled UMAP code stays in the lasting cache (it depends on no test data), so it is compiled once
+    per machine rather than once per test session (20-60 s)."""
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
     if "METASCOPE_CACHE" not in os.environ or os.environ.get("CI"):
         os.environ["METASCOPE_CACHE"] = str(tmp_path_factory.mktemp("metascope-cache"))
     torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -13,8 +13,16 @@ import pytest
 import torch
 from PIL import Image
 
-from core.analysis.distances import episode_matrices, learner_metric, most_confused, nearest_mean_predictions, nearest_neighbours
-from core.analysis.embeddings import NO_PREDICTION, check_input, embed_episode, embed_images, embed_sample, sample_splits
+from core.analysis.distances import episode_matrices, learner_metric, most_confused, nearest_neighbours
+from core.analysis.embeddings import (
+    NO_PREDICTION,
+    check_input,
+    embed_episode,
+    embed_images,
+    embed_sample,
+    nearest_mean_predictions,
+    sample_splits,
+)
 from core.analysis.export import coordinates_csv, metadata_tsv, projector_files, sprite_geometry, zip_files
 from core.config import LearnerConfig
 from core.data import DataError, split_classes

@@ -73,14 +73,25 @@ def test_augmented_sampler_keeps_episodes_and_follows_the_seed(toy_set):
     assert a.class_ids == plain.class_ids and not torch.equal(a.support_x, plain.support_x)
 
 
+def test_augmented_batches_are_the_plain_batches_distorted(toy_set):
+    """The batched trainer's path (sample_batch): the same episodes as the plain stream, every image augmented, seeded."""
+    pool = ClassPool(toy_set, list(range(10)))
+    a, b = (AugmentedSampler(EpisodeSampler(pool, 5, 1, 3, seed=0), Augment(shear=10), seed=1).sample_batch(4) for _ in range(2))
+    plain = EpisodeSampler(pool, 5, 1, 3, seed=0).sample_batch(4)
+    assert a.support_x.shape == plain.support_x.shape == (4, 5, *plain.support_x.shape[2:]) and a.query_x.shape == plain.query_x.shape
+    assert torch.equal(a.query_x, b.query_x) and a.class_ids == plain.class_ids and torch.equal(a.query_idx, plain.query_idx)
+    assert not torch.equal(a.query_x, plain.query_x) and not torch.equal(a.support_x, plain.support_x)
+
+
 def test_config_fields_validate_and_build_the_augment():
     train = TrainConfig(aug_rotation=10, aug_elastic=0.04)
     assert augment_from(train) == Augment(rotation=10, elastic=0.04) and augment_from(TrainConfig()).active is False
-    with pytest.raises(ConfigError, match="aug_rotation=-1"):
+    with pytest.raises(ConfigError, match="augmentation rotation: use 0 \\(off\\) to 180 \\(got -1") as wrong:
         TrainConfig(aug_rotation=-1)
-    with pytest.raises(ConfigError, match="aug_thickness=2"):
+    assert wrong.value.setting == "aug_rotation"  # the CLI names --aug-rotation, the dashboard its label
+    with pytest.raises(ConfigError, match="augmentation thickness: use 0 \\(off\\) to 1 \\(got 2"):
         TrainConfig(aug_thickness=2)
-    with pytest.raises(ConfigError, match="within_alphabet=1.5"):
+    with pytest.raises(ConfigError, match="a share of episodes: use 0 to 1 \\(got 1.5\\)"):
         TrainConfig(within_alphabet=1.5)
-    with pytest.raises(ConfigError, match="split_drawers.*k_shot 1"):
+    with pytest.raises(ConfigError, match="use 1 support image per class"):
         TrainConfig(split_drawers=True, train_shape=EpisodeShape(5, 2, 3))

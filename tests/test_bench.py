@@ -24,7 +24,7 @@ from core.learners.protonet import ProtoNet
 from tests.conftest import make_toy_set
 
 TINY = BenchSizes(window=4, train_windows=2, common_train_windows=1, eval_episodes=40, common_eval_episodes=8, check_episodes=8,
-                  projection_points=60, large_points=300, matmul_seconds=0.05)  # fmt: skip
+                  projection_points=60, large_points=300, matmul_seconds=0.05, batched=(2,))  # fmt: skip
 REQUIRED = ("train_eps_common", "train_eps", "train_ratio", "flop_limit_eps", "limit_share", "eval600_s_common", "eval600_s",
             "pca5k_s", "umap5k_s", "tsne5k_s", "peak_rss_mb")  # fmt: skip
 
@@ -55,6 +55,13 @@ def test_benchmark_reports_every_figure_and_the_paths_agree(toy28) -> None:
     assert out["eval_acc_check_fast"] == out["eval_acc_check_per_episode"]
     assert out["eval_acc_check_common"] == pytest.approx(out["eval_acc_check_fast"], abs=0.01)
     assert isinstance(out["pca50k_s"], float) and isinstance(out["umap50k_s"], float)
+    # 2 episodes per step in one pass: the same 12 episodes, 6 steps; speed, its share of the ceiling, accuracy after them
+    assert out["train_episodes_batched_2"] == 12 and out["train_eps_batched_2"] > 0
+    assert out["limit_share_batched_2"] == pytest.approx(out["train_eps_batched_2"] / out["flop_limit_eps"], rel=1e-3)
+    # the mean loss over the same 12 episodes, each path's: reported, not compared (6 steps against 12 say little)
+    assert out["train_loss_batched_2"] > 0 and out["train_loss_batched_2_one_episode_path"] > 0
+    assert 0.2 < out["eval_acc_batched_2"] <= 1 and out["eval_ci95_batched_2"] > 0  # above chance (5-way) after 12 episodes
+    assert "train_episode_losses" not in out and "train_common_rates" not in out
     json.dumps(out)  # plain data only
 
 
@@ -144,7 +151,8 @@ def test_projections_can_be_skipped(toy28) -> None:
 def test_gpu_variants_measure_on_the_cpu_too(toy28, monkeypatch) -> None:
     """The GPU-only part of the bench runs anywhere (compile left out: it needs minutes on a CPU)."""
     monkeypatch.setattr("core.bench.variants.GPU_VARIANTS", (Variant("fp32"), Variant("bad", precision="fp8")))
-    out = gpu_variants(seeded(), ClassPool(toy28, range(20)), EpisodeShape(5, 1, 5), steps=8)
-    assert out["syncs_per_step"] is None and out["train_eps_fp32"] > 0 and out["train_eps_one_forward_8"] > 0
+    out = gpu_variants(seeded(), ClassPool(toy28, range(20)), EpisodeShape(5, 1, 5), steps=8, meta_batch=2)
+    assert out["syncs_per_step"] is None and out["syncs_per_step_batched_2"] is None and out["train_eps_fp32"] > 0
+    assert out["profile_bf16_batched_2"]["step_ms"] > 0
     assert out["profile_fp32"]["step_ms"] > 0 and out["profile_fp32"]["kernels_per_step"] == 0  # no GPU kernels here
     assert out["train_eps_bad"] is None and "unknown precision 'fp8'" in out["error_bad"]  # a failed variant says why

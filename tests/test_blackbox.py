@@ -10,7 +10,7 @@ from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate
 from core.learners import LEARNERS, make_learner
 from core.learners.blackbox import MAX_WAY, BlackBox
-from core.training import Trainer
+from core.training.trainer import Trainer
 from tests.conftest import make_toy_set
 
 

@@ -21,10 +21,15 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     "args,message",
     [
         (["train", "--n-way", "five"], "argument --n-way: invalid int value: 'five'"),
-        (["train", "--method", "nope"], "unknown method 'nope'"),
-        (["train", "--dataset", "folder"], "the folder dataset needs --data-dir"),
+        (["train", "--method", "nope"], "argument --method: invalid choice: 'nope' (choose from 'protonet'"),
+        (
+            ["train", "--dataset", "folder"],
+            "the folder dataset needs a data folder: a directory with one sub-folder of images per class (--data-dir)",
+        ),
         (["train", "--dataset", "folder", "--data-dir", "/no/such/dir"], "/no/such/dir"),
-        (["train", "--n-way", "1"], "n_way=1: an episode needs at least 2 classes"),
+        (["train", "--n-way", "1"], "an episode needs at least 2 classes (got 1) (--n-way)"),
+        (["train", "--nosuch"], "unrecognized arguments: --nosuch (see python -m core train --help)"),
+        (["train", "--recipe", "protonet", "--lr", "0"], "the learning rate must be above 0 and at most 10 (got 0.0) (--lr)"),
         (["eval", "--run", "/no/such/run"], "is not a MetaScope run"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
@@ -40,7 +45,7 @@ def test_wrong_arguments_give_one_line_and_exit_2(args, message):
 def test_too_many_ways_for_the_split_is_named(tmp_path):
     result = cli("train", "--dataset", "glyphs", "--n-way", "5000", "--runs-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "n_way=5000 but this split has only" in result.stderr and "lower N" in result.stderr
+    assert "5000 classes per episode, but this split has only" in result.stderr and result.stderr.strip().endswith("(--n-way)")
     assert not any(tmp_path.iterdir())  # nothing half-made is left behind
 
 

@@ -10,6 +10,10 @@ import pytest
 
 from core.atomic import StorageError, atomic_write, atomic_write_text
 from core.config import ConfigError, EpisodeShape, LearnerConfig, RunConfig, TrainConfig
+from core.data.base import DataError
+from core.experiment import preflight
+from core.learners import make_learner
+from core.recipes import RECIPES, with_recipe
 
 
 def test_run_config_round_trip():
@@ -22,10 +26,13 @@ def test_run_config_round_trip():
     [
         (lambda: EpisodeShape(1, 1, 1), "at least 2 classes"),
         (lambda: EpisodeShape(5, 0, 1), "at least 1 support"),
-        (lambda: LearnerConfig(method="nope"), "unknown method 'nope'; choose one of"),
+        (lambda: make_learner(LearnerConfig(method="nope"), 1, 28), "unknown learner 'nope'; choose one of: protonet"),
+        (lambda: preflight(RunConfig(LearnerConfig(method="nope"))), "unknown learner 'nope'"),
+        (lambda: preflight(RunConfig(LearnerConfig(backbone="vgg"))), "unknown backbone 'vgg'; choose one of: conv4, conv4-"),
         (lambda: LearnerConfig(distance="manhattan"), "unknown distance"),
-        (lambda: TrainConfig(dataset="imagenet"), "unknown dataset 'imagenet'"),
         (lambda: TrainConfig(lr=0), "learning rate"),
+        (lambda: RunConfig.from_flat({"n_way": 5, "nosuch": 1}), "unknown settings: nosuch"),
+        (lambda: with_recipe("nope", {}), "unknown recipe 'nope'; choose one of: protonet"),
         (lambda: RunConfig.from_dict({"learner": {"bogus": 1}, "train": {}}), "unknown LearnerConfig settings: bogus"),
         (lambda: RunConfig.from_dict({"weights": []}), "not a MetaScope run config"),
     ],
@@ -33,6 +40,38 @@ def test_run_config_round_trip():
 def test_bad_settings_are_named(build, message):
     with pytest.raises(ConfigError, match=message):
         build()
+
+
+def test_unknown_dataset_is_named_before_anything_loads():
+    with pytest.raises(DataError, match="unknown dataset 'imagenet'; choose one of: glyphs") as caught:
+        preflight(RunConfig(train=TrainConfig(dataset="imagenet")))
+    assert caught.value.setting == "dataset"
+
+
+def test_settings_name_the_field_to_change():
+    for build, setting in (
+        (lambda: EpisodeShape(1, 1, 1), "n_way"),
+        (lambda: TrainConfig(lr=0), "lr"),
+        (lambda: LearnerConfig(inner_lr=0), "inner_lr"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            build()
+        assert caught.value.setting == setting
+        assert setting not in str(caught.value)  # worded for any caller: no code names in the message
+
+
+def test_flat_values_round_trip_and_recipes_apply_under_the_given_values():
+    shapes = {"train_shape": EpisodeShape(10, 5, 2), "eval_shape": EpisodeShape(7, 5, 3)}
+    config = RunConfig(LearnerConfig(method="matching", fce=True), TrainConfig(episodes=7, lr=0.01, **shapes))
+    assert RunConfig.from_flat(config.to_flat()) == config
+    assert RunConfig.from_flat({}) == RunConfig()
+    made = RunConfig.from_flat(with_recipe("protonet", {"episodes": 20, "seed": 3}))
+    assert made.train.train_shape == EpisodeShape(30, 1, 5) and made.train.lr == 0.002  # from the recipe
+    assert made.train.episodes == 20 and made.train.seed == 3 and made.recipe == "protonet"  # given values win
+    assert RunConfig.from_dict(made.to_dict()) == made  # the recipe's name is saved with the run
+    assert made.train.eval_shape == EpisodeShape(5, 1, 15)  # validation: 5-way, 15 queries, the training K
+    for recipe in RECIPES.values():
+        RunConfig.from_flat(with_recipe(recipe.name, {}))  # every recipe is a valid config
 
 
 def test_atomic_write_keeps_previous_file_when_the_disk_is_full(tmp_path):

@@ -72,13 +72,16 @@ def test_unequal_class_sizes_never_pick_missing_images(toy_set):
 
 def test_too_many_ways_names_the_numbers(toy_set):
     pool = ClassPool(toy_set, list(range(4)))
-    with pytest.raises(EpisodeError, match=r"n_way=5 but this split has only 4 classes; lower N to at most 4"):
+    with pytest.raises(EpisodeError, match=r"5 classes per episode, but this split has only 4; use at most 4 classes per episode"):
         EpisodeSampler(pool, 5, 1, 1)
 
 
 def test_too_many_shots_names_the_numbers(toy_set):
     pool = ClassPool(toy_set, list(range(10)))
-    with pytest.raises(EpisodeError, match=r"5 \+ 8 = 13 but the smallest class has 12 images; lower K or Q so that K \+ Q <= 12"):
+    with pytest.raises(
+        EpisodeError,
+        match=r"5 support \+ 8 query images per class make 13, but the smallest class has 12 images; .* together they are at most 12",
+    ):
         EpisodeSampler(pool, 5, 5, 8)
 
 

@@ -79,7 +79,7 @@ def test_jitter_moves_pixels_more_than_it_keeps_them():
 
 def test_cache_round_trip_returns_identical_tensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     first = load_glyphs(**SMALL, seed=1, cache_root=tmp_path)
-    assert len(list((tmp_path / "datasets").glob("glyphs-*.safetensors"))) == 1
+    assert len(list((tmp_path / "datasets").glob("glyphs-*/meta.json"))) == 1
 
     def no_generation(**_: object) -> ImageSet:
         raise AssertionError("the second load should come from the cache")
@@ -94,7 +94,7 @@ def test_cache_is_keyed_by_every_parameter(tmp_path: Path):
     load_glyphs(**SMALL, seed=1, cache_root=tmp_path)
     for change in (dict(seed=2), dict(image_size=12), dict(n_classes=5), dict(samples_per_class=3)):
         load_glyphs(**{**SMALL, "seed": 1, **change}, cache_root=tmp_path)
-    assert len(list((tmp_path / "datasets").glob("glyphs-*.safetensors"))) == 5
+    assert len(list((tmp_path / "datasets").glob("glyphs-*/meta.json"))) == 5
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from core.augment import AugmentedSampler
-from core.config import EpisodeShape, TrainConfig
+from core.config import EpisodeShape, RunConfig, TrainConfig
 from core.data.base import DataError, ImageSet
 from core.data.omniglot import load_omniglot
 from core.data.splits import split_classes
 from core.episodes import ClassPool, EpisodeSampler
+from core.experiment import preflight
 from core.hard_episodes import HardEpisodeSampler, training_sampler
 
 
@@ -61,7 +62,7 @@ def test_hard_sampler_is_seeded(train_pool: ClassPool):
 
 def test_data_without_groups_or_drawers_is_refused(toy_set: ImageSet):
     pool = ClassPool(toy_set, list(range(10)))
-    with pytest.raises(DataError, match="no class groups"):
+    with pytest.raises(DataError, match="has no alphabets"):
         HardEpisodeSampler(pool, 5, 1, 2, within_share=1.0)
     with pytest.raises(DataError, match="does not say who drew"):
         HardEpisodeSampler(pool, 5, 1, 2, split_drawers=True)
@@ -73,3 +74,10 @@ def test_training_sampler_builds_what_the_config_asks(toy_set: ImageSet):
     assert type(training_sampler(pool, TrainConfig(train_shape=shape))) is EpisodeSampler
     augmented = training_sampler(pool, TrainConfig(train_shape=shape, aug_rotation=10))
     assert isinstance(augmented, AugmentedSampler) and augmented.shape == shape and augmented.pool is pool
+
+
+def test_preflight_refuses_split_drawers_on_data_without_drawers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("METASCOPE_CACHE", str(tmp_path))
+    with pytest.raises(DataError, match="does not say who drew each image") as refused:  # before any run folder exists
+        preflight(RunConfig.from_flat({"dataset": "glyphs", "split_drawers": True, "n_way": 5, "q_query": 2}))
+    assert refused.value.setting == "split_drawers"

@@ -13,7 +13,7 @@ from core.config import LearnerConfig, TrainConfig
 from core.episodes import ClassPool, EpisodeSampler
 from core.learners import LEARNERS, make_learner
 from core.learners.scoring import prototypes
-from core.training import Callback, Trainer
+from core.training.trainer import Callback, Trainer
 from tests.conftest import make_toy_set
 
 N_WAY, K_SHOT, Q_QUERY, SIZE = 3, 2, 2, 16

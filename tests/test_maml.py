@@ -15,7 +15,7 @@ from core.learners.anil import ANIL
 from core.learners.functional import FastWeightLearner
 from core.learners.maml import FOMAML, MAML
 from core.learners.reptile import Reptile
-from core.training import Trainer
+from core.training.trainer import Trainer
 from tests.conftest import make_toy_set
 
 N_WAY, LR = 3, 0.5

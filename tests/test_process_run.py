@@ -17,8 +17,7 @@ import pytest
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.experiment import load_learner
-from core.training import TrainingRun, start_run
-from core.training.process_run import ProcessRun
+from core.training.background import start_run
 from tests.conftest import write_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,13 +47,13 @@ def wait(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S) ->
 
 def test_a_run_in_a_child_process_reports_like_a_thread_and_leaves_a_loadable_run(folder, tmp_path):
     run = start_run(config(folder), tmp_path, isolate=True)
-    assert isinstance(run, ProcessRun) and isinstance(run, TrainingRun)
+    assert run.isolated
     assert run.join(WAIT_S)
     snap = run.snapshot()
     assert snap.status == "finished" and snap.error is None and snap.step == 20 == snap.total
     assert [r["step"] for r in snap.train] == [5, 10, 15, 20] and [r["step"] for r in snap.val] == [10, 20]
     assert snap.device.startswith("CPU")
-    assert run.pid != os.getpid() and not psutil.pid_exists(run.pid)  # ended and reaped
+    assert run.executor.pid != os.getpid() and not psutil.pid_exists(run.executor.pid)  # ended and reaped
     on_disk = [json.loads(line) for line in (run.run.path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in on_disk if r["kind"] == "train"] == [r["step"] for r in snap.train]
     assert [c.step for c in run.run.checkpoints()] == [10, 20]
@@ -91,7 +90,7 @@ def test_an_error_in_the_child_is_reported_with_its_traceback(folder, tmp_path):
 def test_a_child_killed_from_outside_fails_the_run_with_a_message(folder, tmp_path):
     run = start_run(config(folder, episodes=100_000, val_every=0, checkpoint_every=5), tmp_path, isolate=True)
     wait(lambda: run.snapshot().step >= 6, "a checkpoint")
-    os.kill(run.pid, signal.SIGKILL)
+    os.kill(run.executor.pid, signal.SIGKILL)
     assert run.join(30)
     snap = run.snapshot()
     assert snap.status == "failed" and "ended unexpectedly (exit code -9)" in snap.error
@@ -100,7 +99,7 @@ def test_a_child_killed_from_outside_fails_the_run_with_a_message(folder, tmp_pa
 
 PARENT = """
 import sys, time
-from core.training import start_run
+from core.training.background import start_run
 from tests.test_process_run import config
 from pathlib import Path
 
@@ -108,7 +107,7 @@ if __name__ == "__main__":
     run = start_run(config(Path(sys.argv[1]), episodes=100_000, val_every=0, checkpoint_every=100_000), sys.argv[2], isolate=True)
     while run.snapshot().step < 3:
         time.sleep(0.05)
-    print(run.pid, run.run.path, flush=True)
+    print(run.executor.pid, run.run.path, flush=True)
     time.sleep(600)
 """
 

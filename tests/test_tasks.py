@@ -58,7 +58,7 @@ def test_tasks_are_drawn_within_one_group_and_seeded(toy):
         assert len({toy.class_groups[c] for c in t.class_ids}) == 1
         assert all(toy.labels[i] == c for c, rows in zip(t.class_ids * 2, t.support + t.query, strict=True) for i in rows)
     assert sorted({a.group_of(t) for t in tasks}) == a.groups  # groups taken in turn
-    with pytest.raises(EpisodeError, match="lower N"):
+    with pytest.raises(EpisodeError, match="use fewer classes per task"):
         TaskDrawer(toy, range(24), EpisodeShape(9, 1, 1))
 
 

@@ -14,8 +14,10 @@ from core.device import cpu_has_native_bf16, mixed_precision
 from core.episodes import EpisodeSampler
 from core.experiment import Experiment, load_learner
 from core.store import CheckpointError, RunStore, read_checkpoint
-from core.training import Callback, Controls, Trainer, TrainingRun, train_run
-from core.training.run import RunError, start_run
+from core.training.background import TrainingRun, start_run
+from core.training.registry import RunError
+from core.training.run import train_run
+from core.training.trainer import Callback, Controls, Trainer
 from tests.conftest import make_toy_set
 
 

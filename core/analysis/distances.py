@@ -123,37 +123,6 @@ def nearest_neighbours(z: np.ndarray, index: int, k: int = 8, metric: str = "euc
     return rows, d[rows]
 
 
-def nearest_mean_predictions(z: np.ndarray, class_ids: np.ndarray, metric: str = "euclidean", chunk: int = 8192) -> np.ndarray:
-    """Each point's nearest class mean, leave-one-out: its own class's mean is taken without it.
-
-    z (n, d), class_ids (n,) -> predicted class ids (n,). A class with one point cannot be
-    predicted for that point (its mean without it is empty).
-    """
-    classes, y = np.unique(class_ids, return_inverse=True)
-    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
-    y_t = torch.from_numpy(y)
-    sums = t.new_zeros(len(classes), t.shape[1]).index_add_(0, y_t, t)
-    counts = torch.bincount(y_t, minlength=len(classes)).to(t.dtype)
-    means = sums / counts.unsqueeze(1)
-    out = np.empty(len(y), dtype=np.int64)
-    for start in range(0, len(y), chunk):
-        rows = slice(start, start + chunk)
-        d = pairwise_distance(t[rows], means, metric)  # (m, C)
-        own_count = counts[y_t[rows]] - 1
-        own_mean = (sums[y_t[rows]] - t[rows]) / own_count.clamp_min(1).unsqueeze(1)
-        own = _rowwise(t[rows], own_mean, metric)
-        d[torch.arange(d.shape[0]), y_t[rows]] = torch.where(own_count > 0, own, torch.full_like(own, float("inf")))
-        out[rows] = classes[d.argmin(1).numpy()]
-    return out
-
-
-def _rowwise(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
-    """Distance between row i of a and row i of b: (m, d), (m, d) -> (m,), as pairwise_distance measures it."""
-    if metric == "cosine":
-        return 1.0 - torch.nn.functional.cosine_similarity(a, b, dim=1)
-    return (a - b).pow(2).sum(1)
-
-
 def most_confused(confusion: Sequence[Sequence[int]], k: int = 10) -> list[tuple[int, int, int]]:
     """The k largest mistakes of a confusion matrix (rows true, columns predicted) -> [(true, predicted, count)], largest first."""
     counts = np.asarray(confusion, dtype=np.int64).copy()

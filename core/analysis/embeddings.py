@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.data.base import DataError, ImageSet
+from core.data.base import DataError, ImageSet, Normalisation
 from core.data.splits import ClassSplit
 from core.episodes import Episode, to_float
 from core.learners import MetaLearner
-from core.learners.scoring import prototypes
+from core.learners.scoring import pairwise_distance, prototypes
 
 NO_PREDICTION = -1  # support points are given, not predicted
 
@@ -68,8 +68,11 @@ def learner_device(learner: MetaLearner) -> torch.device:
 
 
 @torch.no_grad()
-def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512) -> np.ndarray:
-    """uint8 or float images (n, c, h, w) -> float32 embeddings (n, d), in eval mode, `batch` at a time."""
+def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512, normalisation: Normalisation | None = None) -> np.ndarray:
+    """uint8 or float images (n, c, h, w) -> float32 embeddings (n, d), in eval mode, `batch` at a time.
+
+    uint8 images become floats with the dataset's `normalisation` (ImageSet.normalisation), as in training.
+    """
     check_input(learner, images.shape[1:])
     device = learner_device(learner)
     was_training = learner.training
@@ -78,7 +81,7 @@ def embed_images(learner: MetaLearner, images: torch.Tensor, batch: int = 512) -
         chunks = []
         for i in range(0, images.shape[0], batch):
             x = images[i : i + batch].to(device)
-            chunks.append(learner.embed(to_float(x) if x.dtype == torch.uint8 else x).float().cpu())
+            chunks.append(learner.embed(to_float(x, normalisation) if x.dtype == torch.uint8 else x).float().cpu())
         return torch.cat(chunks).numpy()
     finally:
         learner.train(was_training)
@@ -143,8 +146,37 @@ def embed_sample(learner: MetaLearner, image_set: ImageSet, indices: np.ndarray,
     As there is no support set, a point's prediction is its nearest class mean among the sampled
     classes (leave-one-out, with `metric`): it shows which points the space puts among another class.
     """
-    from core.analysis.distances import nearest_mean_predictions
-
-    z = embed_images(learner, image_set.images[torch.as_tensor(indices)])
+    z = embed_images(learner, image_set.images[torch.as_tensor(indices)], normalisation=image_set.normalisation)
     class_ids = image_set.labels[torch.as_tensor(indices)].numpy()
     return PointSet(z, class_ids, np.asarray(indices), np.asarray(groups), nearest_mean_predictions(z, class_ids, metric))
+
+
+def nearest_mean_predictions(z: np.ndarray, class_ids: np.ndarray, metric: str = "euclidean", chunk: int = 8192) -> np.ndarray:
+    """Each point's nearest class mean, leave-one-out: its own class's mean is taken without it.
+
+    z (n, d), class_ids (n,) -> predicted class ids (n,). A class with one point cannot be
+    predicted for that point (its mean without it is empty).
+    """
+    classes, y = np.unique(class_ids, return_inverse=True)
+    t = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+    y_t = torch.from_numpy(y)
+    sums = t.new_zeros(len(classes), t.shape[1]).index_add_(0, y_t, t)
+    counts = torch.bincount(y_t, minlength=len(classes)).to(t.dtype)
+    means = sums / counts.unsqueeze(1)
+    out = np.empty(len(y), dtype=np.int64)
+    for start in range(0, len(y), chunk):
+        rows = slice(start, start + chunk)
+        d = pairwise_distance(t[rows], means, metric)  # (m, C)
+        own_count = counts[y_t[rows]] - 1
+        own_mean = (sums[y_t[rows]] - t[rows]) / own_count.clamp_min(1).unsqueeze(1)
+        own = _rowwise(t[rows], own_mean, metric)
+        d[torch.arange(d.shape[0]), y_t[rows]] = torch.where(own_count > 0, own, torch.full_like(own, float("inf")))
+        out[rows] = classes[d.argmin(1).numpy()]
+    return out
+
+
+def _rowwise(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
+    """Distance between row i of a and row i of b: (m, d), (m, d) -> (m,), as pairwise_distance measures it."""
+    if metric == "cosine":
+        return 1.0 - torch.nn.functional.cosine_similarity(a, b, dim=1)
+    return (a - b).pow(2).sum(1)

@@ -19,6 +19,8 @@ import psutil
 from threadpoolctl import threadpool_limits
 
 from core.analysis.neighbours import EXACT_UP_TO, exact_neighbours
+from core.data.base import cache_dir
+from core.errors import UserError
 
 METHODS = ("pca", "tsne", "umap")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -38,7 +40,7 @@ TSNE_EXACT_NEIGHBOURS_UP_TO = 10_000
 UMAP_EXACT_FROM = 4_096  # umap-learn's own switch to approximate neighbours
 
 
-class ProjectionError(ValueError):
+class ProjectionError(UserError):
     """A projection cannot be computed as asked; the message says what to change."""
 
 
@@ -159,6 +161,8 @@ def _umap_class() -> type:
     umap-learn caches only a few of its functions, so each new process spent 20-50 s compiling
     the rest on its first fit; with all of them cached that first fit takes about a second.
     """
+    if "numba" not in sys.modules:  # numba reads its cache folder once, when first imported
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
     import umap
     from numba.core.dispatcher import Dispatcher
     from numba.core.errors import NumbaWarning

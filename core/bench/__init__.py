@@ -2,6 +2,8 @@
 
 Both train the same Conv-4 ProtoNet from the same weights on the same seeded 5-way 1-shot
 15-query episodes and evaluate the same test episodes; the result is one dict of plain numbers.
+MetaScope's path also trains with E episodes per step in one forward pass (train_eps_batched_E),
+on the same episodes, and is evaluated after them on the same test episodes.
 Speeds are the best timing window, as timeit reports: on a shared machine other processes only
 ever slow a window down. The median window and the load average come with them.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -21,19 +24,19 @@ from typing import Any
 
 import torch
 
+from core.bench.backbones import backbone_speeds
 from core.bench.common import CommonPipeline, TutorialProtoNet, draws_of, episode_rows, write_pngs
 from core.bench.measure import count_flops, load_average, matmul_gflops, peak_rss_mb
 from core.bench.projections import bench_projections
 from core.bench.variants import gpu_variants
 from core.config import EpisodeShape, LearnerConfig, TrainConfig
-from core.data import ImageSet, load_dataset, split_classes
+from core.data import DataError, ImageSet, load_dataset, split_classes
 from core.device import describe_device, mixed_precision, resolve_device
 from core.episodes import ClassPool, EpisodeSampler
 from core.evaluation import evaluate
 from core.learners import MetaLearner, make_learner
 from core.training.trainer import Trainer
 
-DEFAULT_OMNIGLOT = Path("/work/shared/data/omniglot")
 SHAPE = EpisodeShape(5, 1, 15)  # 80 images per episode
 SEED = 0
 
@@ -51,6 +54,7 @@ class BenchSizes:
     projection_points: int  # points for PCA, UMAP and t-SNE (5,000 in the goals)
     large_points: int  # points for the sampled projection of a large set (50,000; 0 skips it)
     matmul_seconds: float
+    batched: tuple[int, ...] = (8, 32)  # episodes per step of the batched paths (train_eps_batched_E)
 
 
 FULL = BenchSizes(25, 8, 8, 600, 100, 100, 5_000, 50_000, 2.0)
@@ -58,14 +62,18 @@ QUICK = BenchSizes(10, 4, 4, 600, 10, 10, 1_000, 0, 0.3)
 
 
 def default_data_dir() -> Path | None:
-    """$METASCOPE_OMNIGLOT, else the shared Omniglot folder when it exists, else None (the glyphs set)."""
-    if os.environ.get("METASCOPE_OMNIGLOT"):
-        return Path(os.environ["METASCOPE_OMNIGLOT"])
-    return DEFAULT_OMNIGLOT if DEFAULT_OMNIGLOT.exists() else None
+    """$METASCOPE_OMNIGLOT, else None (the built-in glyphs)."""
+    return Path(os.environ["METASCOPE_OMNIGLOT"]) if os.environ.get("METASCOPE_OMNIGLOT") else None
 
 
-def bench_dataset(data_dir: str | Path | None) -> ImageSet:
-    """28x28 Omniglot from `data_dir` (or the default), else the built-in glyphs."""
+def bench_dataset(data_dir: str | Path | None, dataset: str | None = None, image_size: int | None = None) -> ImageSet:
+    """A named dataset (`dataset` from `data_dir`, e.g. 84-px colour mini_imagenet), else 28x28 Omniglot from
+    `data_dir` (or the default), else the built-in glyphs. A named dataset that is absent is a DataError saying so."""
+    if dataset is not None:
+        try:
+            return load_dataset(dataset, data_dir, image_size)
+        except DataError as exc:
+            raise DataError(f"cannot bench on {dataset}: {exc}") from exc
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
     return load_dataset("omniglot", folder, 28) if folder is not None else load_dataset("glyphs", None, 28)
 
@@ -77,6 +85,8 @@ def run_benchmark(
     sizes: BenchSizes | None = None,
     image_set: ImageSet | None = None,
     projections: bool = True,
+    dataset: str | None = None,
+    image_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark -> one flat dict of figures (see README for the keys).
 
@@ -88,7 +98,11 @@ def run_benchmark(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(sizes, image_set or bench_dataset(data_dir), quick)
+        image_set = image_set or bench_dataset(data_dir, dataset, image_size)
+        figures = _run(sizes, image_set, quick)
+        if dataset is not None:  # a named benchmark: what each backbone costs at its size and colour
+            figures |= backbone_speeds(image_set, SHAPE, sizes.window, SEED)
+        return figures
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -103,16 +117,20 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
     common_model.load_state_dict(learner.state_dict())
     out: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": quick, "load_start": load_average()}
     out |= _flops(learner, train_pool, device, sizes)
+    batched = {e: BatchedPath(learner, train_pool, e, sizes) for e in sizes.batched}  # copies of the same start
     with tempfile.TemporaryDirectory(prefix="metascope-bench-") as tmp:
-        out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes)
+        out |= _train(learner, common_model, train_pool, Path(tmp) / "train", device, sizes, list(batched.values()))
         common_model.load_state_dict(learner.state_dict())  # evaluate the same trained weights both ways
         out |= _eval(learner, common_model, test_pool, Path(tmp) / "test", device, sizes)
+    for path in batched.values():
+        out |= path.figures(out, test_pool, sizes)
     if device.type == "cuda":
         out |= gpu_variants(learner, train_pool, SHAPE)
     out |= bench_projections(learner, train_pool, sizes.projection_points, sizes.large_points)
     out["train_ratio"] = out["train_eps"] / out["train_eps_common"]
     out["limit_share"] = out["train_eps"] / out["flop_limit_eps"]
     out["limit_share_float32_path"] = out["train_eps_float32"] / out["flop_limit_eps_float32"]
+    del out["train_episode_losses"], out["train_common_rates"]
     out |= {
         "peak_rss_mb": peak_rss_mb(),
         "device": describe_device(device),
@@ -128,11 +146,8 @@ def _run(sizes: BenchSizes, image_set: ImageSet, quick: bool) -> dict[str, Any]:
 
 
 def _seeded_protonet(image_set: ImageSet, device: torch.device) -> MetaLearner:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        return make_learner(LearnerConfig(method="protonet", backbone="conv4"), image_set.images.shape[1], image_set.images.shape[-1]).to(
-            device
-        )
+    c, size = image_set.images.shape[1], image_set.images.shape[-1]
+    return make_learner(LearnerConfig(method="protonet", backbone="conv4"), c, size, seed=SEED).to(device)
 
 
 def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: BenchSizes) -> dict[str, Any]:
@@ -159,10 +174,66 @@ def _flops(learner: MetaLearner, pool: ClassPool, device: torch.device, sizes: B
     }
 
 
+class BatchedPath:
+    """MetaScope's training with `episodes` episodes per step in one forward pass, on a copy of the same start.
+
+    It trains on the same stream as the one-episode path, about as many episodes (whole steps, at least
+    two windows), in windows of about the same number of episodes. Adam's learning rate is scaled by
+    sqrt(E), the square-root rule for adaptive optimizers (Malladi et al., 2022): E times fewer steps,
+    each on an E times less noisy gradient. Whether that keeps the accuracy is what the figures show.
+    """
+
+    def __init__(self, learner: MetaLearner, pool: ClassPool, episodes: int, sizes: BenchSizes):
+        self.episodes = episodes
+        self.steps = max(1, round(sizes.window / episodes))  # per window
+        total = sizes.window * (1 + sizes.train_windows)
+        self.windows_total = max(2, min(1 + sizes.train_windows, total // (episodes * self.steps)))
+        config = TrainConfig(
+            episodes=self.steps * self.windows_total, train_shape=SHAPE, meta_batch=episodes, batch_episodes="on", schedule="constant",
+            lr=1e-3 * math.sqrt(episodes), log_every=self.steps, val_every=0, seed=SEED,
+        )  # fmt: skip
+        self.trainer = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), config)
+        self.trainer.learner.train()
+        self.windows: list[tuple[float, list[float], float]] = []  # (seconds, step losses, mean accuracy)
+
+    def window(self, i: int) -> None:
+        if i < self.windows_total:
+            self.windows.append(_window(self.trainer, self.steps))
+
+    def figures(self, out: dict[str, Any], test_pool: ClassPool, sizes: BenchSizes) -> dict[str, Any]:
+        """Speeds (best and median timed window), their share of the compute ceiling and ratio to the common
+        pipeline; mean training loss over the episodes it shares with the one-episode path; test accuracy."""
+        e, tag = self.episodes, f"batched_{self.episodes}"
+        rates = [e * self.steps / seconds for seconds, _, _ in self.windows[1:]]
+        paired = [ours / theirs for ours, theirs in zip(rates, out["train_common_rates"], strict=False)]  # windows run side by side
+        losses = [loss for _, step_losses, _ in self.windows for loss in step_losses]  # one per step: the mean of E episodes
+        shared = min(len(losses), len(out["train_episode_losses"]) // e)  # whole steps within the one-episode path's episodes
+        result = evaluate(self.trainer.learner, test_pool, SHAPE, sizes.eval_episodes, SEED)
+        return {
+            f"train_eps_{tag}": max(rates),
+            f"train_eps_{tag}_median": statistics.median(rates),
+            f"limit_share_{tag}": max(rates) / out["flop_limit_eps"],
+            f"train_ratio_{tag}": max(rates) / out["train_eps_common"],
+            f"train_ratio_{tag}_paired_median": statistics.median(paired) if paired else None,
+            f"train_lr_{tag}": self.trainer.config.lr,
+            f"train_episodes_{tag}": e * len(losses),
+            f"train_loss_{tag}": statistics.fmean(losses[:shared]) if shared else None,
+            f"train_loss_{tag}_one_episode_path": statistics.fmean(out["train_episode_losses"][: shared * e]) if shared else None,
+            f"eval_acc_{tag}": result.accuracy,
+            f"eval_ci95_{tag}": result.ci95,
+        }
+
+
 def _train(
-    learner: MetaLearner, common_model: TutorialProtoNet, pool: ClassPool, folder: Path, device: torch.device, sizes: BenchSizes
-) -> dict[str, float]:
-    """Train both paths from the same weights on the same episodes, one window of each in turn.
+    learner: MetaLearner,
+    common_model: TutorialProtoNet,
+    pool: ClassPool,
+    folder: Path,
+    device: torch.device,
+    sizes: BenchSizes,
+    batched: list[BatchedPath] = (),
+) -> dict[str, Any]:
+    """Train both paths from the same weights on the same episodes, one window of each in turn (and of each batched path).
 
     In turn, not one path after the other: this machine's speed drifts by 20% over minutes, and a
     drift between the two runs read as a difference between the pipelines (2.08x in one run, 1.59x
@@ -184,14 +255,16 @@ def _train(
         fp32 = Trainer(copy.deepcopy(learner), EpisodeSampler(pool, SHAPE.n_way, SHAPE.k_shot, SHAPE.q_query, SEED), fp32_config)
         fp32.learner.train()
     learner.train()
-    common_windows, windows, fp32_windows = [], [], []  # (seconds, [losses]) / (seconds, mean loss, mean accuracy); first: warm-up
-    for i in range(1 + max(sizes.train_windows, sizes.common_train_windows)):
+    common_windows, windows, fp32_windows = [], [], []  # (seconds, [losses]) / (seconds, [step losses], mean accuracy); first: warm-up
+    for i in range(1 + max(sizes.train_windows, sizes.common_train_windows, *(path.windows_total - 1 for path in batched))):
         if i <= sizes.common_train_windows:
             common_windows.append(common.train(common_model, optimizer, common_draws[i * w : (i + 1) * w]))
         if i <= sizes.train_windows:
             windows.append(_window(trainer, w))
             if fp32 is not None:
                 fp32_windows.append(_window(fp32, w))
+        for path in batched:
+            path.window(i)
     rates = [w / seconds for seconds, _, _ in windows[1:]]
     fp32_rates = [w / seconds for seconds, _, _ in fp32_windows[1:]] or rates
     common_rates = [w / seconds for seconds, _ in common_windows[1:]]
@@ -204,19 +277,22 @@ def _train(
         "train_eps_float32": max(fp32_rates),
         "train_ratio_paired_median": statistics.median(ours / theirs for ours, theirs in zip(rates, common_rates, strict=False)),
         "train_loss_common": statistics.fmean(loss for _, losses in common_windows for loss in losses),
-        "train_loss": statistics.fmean(loss for _, loss, _ in windows[:shared]),
+        "train_loss": statistics.fmean(loss for _, losses, _ in windows[:shared] for loss in losses),
+        # for the batched paths, dropped from the output: per-episode losses, the common pipeline's window rates
+        "train_episode_losses": [loss for _, losses, _ in windows for loss in losses],
+        "train_common_rates": common_rates,
         "train_acc_last_window": windows[-1][2],
         "train_precision": str(mixed_precision(config.precision, device) or "float32").removeprefix("torch."),
         "train_episodes_compared": len(common_draws),
     }
 
 
-def _window(trainer: Trainer, steps: int) -> tuple[float, float, float]:
-    """`steps` training steps -> (seconds, mean loss, mean accuracy); one device sync (.item()), at the end."""
+def _window(trainer: Trainer, steps: int) -> tuple[float, list[float], float]:
+    """`steps` training steps -> (seconds, loss of each step, mean accuracy); one device sync (.tolist()), at the end."""
     start = time.perf_counter()
     losses, accuracies = zip(*(trainer.train_step() for _ in range(steps)), strict=True)
-    loss_value, acc_value = torch.stack(losses).mean().item(), torch.stack(accuracies).mean().item()
-    return time.perf_counter() - start, loss_value, acc_value
+    loss_values, acc_value = torch.stack(losses).tolist(), torch.stack(accuracies).mean().item()
+    return time.perf_counter() - start, loss_values, acc_value
 
 
 def _eval(

@@ -40,9 +40,9 @@ def episode_rows(pool: ClassPool, draws: Sequence[Draw]) -> torch.Tensor:
 class EpisodeFiles(Dataset):
     """(image tensor, label) per file, decoded by PIL on every access."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], image_size: int, mode: str):
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], image_size: int, mode: str, normalise: nn.Module):
         self.paths, self.labels, self.mode = list(paths), list(labels), mode
-        self.transform = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor()])
+        self.transform = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor(), normalise])
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -84,6 +84,8 @@ class CommonPipeline:
         self.pool, self.folder, self.k_shot, self.device = pool, folder, k_shot, device
         self.mode = "L" if pool.images.shape[1] == 1 else "RGB"
         self.image_size = pool.images.shape[-1]
+        norm = pool.image_set.normalisation  # the same floats as MetaScope's path (a named benchmark's mean / std)
+        self.normalise = nn.Identity() if norm is None else transforms.Normalize(norm.mean, norm.std)
 
     def load(self, draw: Draw) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """support_x, support_y, query_x, query_y of one episode, decoded from disk."""
@@ -91,7 +93,8 @@ class CommonPipeline:
         rows = self.pool.rows(classes, positions)  # (n_way, k+q)
         paths = [self.folder / f"{r}.png" for r in rows.reshape(-1).tolist()]
         labels = torch.arange(rows.shape[0]).repeat_interleave(rows.shape[1]).tolist()
-        loader = DataLoader(EpisodeFiles(paths, labels, self.image_size, self.mode), batch_size=len(paths), shuffle=False, num_workers=0)
+        files = EpisodeFiles(paths, labels, self.image_size, self.mode, self.normalise)
+        loader = DataLoader(files, batch_size=len(paths), shuffle=False, num_workers=0)
         x, y = next(iter(loader))
         x, y = x.to(self.device), y.to(self.device)
         is_support = (torch.arange(rows.shape[1]) < self.k_shot).repeat(rows.shape[0]).to(self.device)

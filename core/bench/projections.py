@@ -22,7 +22,7 @@ def bench_projections(learner: MetaLearner, pool: ClassPool, n: int, large: int,
         return {"projection_points": 0, "large_points": 0} | {f"{m}{s}_s": None for m in ("pca", "umap", "tsne") for s in ("5k", "50k")}
     warm_s, _ = timed(lambda: start_warmup().join())
     rng = np.random.default_rng(seed)
-    z = embed_images(learner, pool.images)  # (pool size, d)
+    z = embed_images(learner, pool.images, normalisation=pool.image_set.normalisation)  # (pool size, d)
     points = z[rng.choice(len(z), n, replace=len(z) < n)]
     out: dict[str, float | int | None] = {"projection_points": n, "projection_warmup_s": warm_s, "warmup_errors": len(warmup_errors())}
     for method in ("pca", "umap", "tsne"):

@@ -1,7 +1,8 @@
 """Training speed of one learner under several settings (precision, meta-batch, compilation).
 
 On a GPU a Conv-4 episode of 80 small images is far too little work to fill the device: the
-step time is kernel launches and Python. These variants show how far each remedy goes, and
+step time is kernel launches and Python. These variants show how far each remedy goes (E episodes
+in one forward pass; torch.compile, with CUDA graphs in "reduce-overhead" mode), and
 `syncs_per_step` shows that a step never waits for the host (CUDA's sync debug mode counts it).
 """
 
@@ -14,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from core.bench.measure import sync
 from core.config import EpisodeShape, TrainConfig
-from core.device import mixed_precision
 from core.episodes import ClassPool, EpisodeSampler
 from core.learners import MetaLearner
 from core.training.trainer import Callback, Record, Trainer
@@ -26,19 +25,23 @@ from core.training.trainer import Callback, Record, Trainer
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to train: autocast precision, episodes per optimizer step, torch.compile of the backbone."""
+    """One way to train: autocast precision, episodes per optimizer step (one forward pass where the
+    learner batches), TrainConfig.compile mode."""
 
     name: str
     precision: str = "fp32"
     meta_batch: int = 1
-    compile: bool = False
+    compile: str = "off"
 
 
 GPU_VARIANTS = (
     Variant("fp32"),
     Variant("bf16", precision="bf16"),
-    Variant("bf16_meta_batch8", precision="bf16", meta_batch=8),
-    Variant("bf16_compiled", precision="bf16", compile=True),
+    Variant("fp32_batched32", meta_batch=32),
+    Variant("bf16_batched32", precision="bf16", meta_batch=32),
+    Variant("bf16_compiled", precision="bf16", compile="default"),
+    Variant("bf16_batched32_cuda_graphs", precision="bf16", meta_batch=32, compile="reduce-overhead"),
+    Variant("fp32_batched32_cuda_graphs", meta_batch=32, compile="reduce-overhead"),
 )
 
 
@@ -67,11 +70,9 @@ def variant_speed(
     Trains a copy: `learner` is left as it was.
     """
     model = copy.deepcopy(learner)
-    if variant.compile:
-        model.backbone = torch.compile(model.backbone)  # the layers; scoring stays eager
     config = TrainConfig(
-        episodes=steps * (1 + windows), train_shape=shape, meta_batch=variant.meta_batch, schedule="constant",
-        log_every=steps, val_every=0, seed=seed, precision=variant.precision,
+        episodes=steps * (1 + windows), train_shape=shape, meta_batch=variant.meta_batch, batch_episodes="on", schedule="constant",
+        log_every=steps, val_every=0, seed=seed, precision=variant.precision, compile=variant.compile,
     )  # fmt: skip
     start = time.perf_counter()
     records = train_windows(model, EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed), config)
@@ -82,17 +83,22 @@ def variant_speed(
     }
 
 
-def stepping_trainer(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, seed: int) -> Trainer:
+def stepping_trainer(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, seed: int, meta_batch: int = 1) -> Trainer:
     """A Trainer of a copy of `learner`, driven step by step through train_step() (no schedule, no records)."""
-    config = TrainConfig(episodes=1, train_shape=shape, schedule="constant", val_every=0, precision=precision)
+    config = TrainConfig(
+        episodes=1, train_shape=shape, meta_batch=meta_batch, batch_episodes="on", schedule="constant", val_every=0, precision=precision
+    )
     return Trainer(copy.deepcopy(learner), EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed), config)
 
 
-def syncs_per_step(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 20) -> float | None:
-    """Host syncs per training step, as CUDA's sync debug mode reports them (None off a GPU)."""
+def syncs_per_step(
+    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 20, meta_batch: int = 1
+) -> float | None:
+    """Host syncs per training step of `meta_batch` episodes (batched where the learner batches), as
+    CUDA's sync debug mode reports them (None off a GPU)."""
     if pool.device.type != "cuda":
         return None
-    trainer = stepping_trainer(learner, pool, shape, precision, seed=1)
+    trainer = stepping_trainer(learner, pool, shape, precision, seed=1, meta_batch=meta_batch)
     trainer.train_step()  # first-call set-up (cuDNN plans, allocations) is not a per-step cost
     torch.cuda.synchronize(pool.device)
     previous = torch.cuda.get_sync_debug_mode()
@@ -107,51 +113,14 @@ def syncs_per_step(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, p
     return sum("synchroniz" in str(w.message) for w in caught) / steps
 
 
-def one_forward_speed(
-    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, episodes: int, steps: int, precision: str = "bf16", seed: int = 0
-) -> float:
-    """Episodes/s when `episodes` episodes share one backbone call per optimizer step (scores vmapped).
-
-    Not how the Trainer trains: batch-norm statistics then span the episodes. It measures how much
-    of a GPU step is per-call overhead: the same images in fewer, larger kernels.
-    """
-    model = copy.deepcopy(learner).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sampler = EpisodeSampler(pool, shape.n_way, shape.k_shot, shape.q_query, seed)
-    dtype = mixed_precision(precision, pool.device)
-    s = shape.n_way * shape.k_shot
-    score = torch.vmap(model.score, in_dims=(0, None, 0, None))
-
-    def step() -> None:
-        batch = [sampler.sample() for _ in range(episodes)]
-        x = torch.cat([torch.cat([e.support_x, e.query_x]) for e in batch])
-        with torch.autocast(pool.device.type, dtype=dtype, enabled=dtype is not None):
-            z = model.embed(x)
-        z = z.float().view(episodes, -1, z.shape[-1])
-        logits = score(z[:, :s], batch[0].support_y, z[:, s:], shape.n_way)  # (episodes, q, n_way)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch[0].query_y.repeat(episodes))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    best = 0.0
-    for window in range(4):  # the first is warm-up
-        sync(pool.device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        sync(pool.device)
-        if window:
-            best = max(best, steps * episodes / (time.perf_counter() - start))
-    return best
-
-
-def step_profile(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 30) -> dict[str, float]:
-    """Per training step: wall time, time the GPU spends in kernels, and kernel launches (torch.profiler)."""
+def step_profile(
+    learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, precision: str, steps: int = 30, meta_batch: int = 1, warmup: int = 5
+) -> dict[str, float]:
+    """Per training step (of `meta_batch` episodes): wall time, time the GPU spends in kernels, and kernel launches (torch.profiler)."""
     from torch.profiler import ProfilerActivity, profile
 
-    trainer = stepping_trainer(learner, pool, shape, precision, seed=2)
-    for _ in range(5):
+    trainer = stepping_trainer(learner, pool, shape, precision, seed=2, meta_batch=meta_batch)
+    for _ in range(warmup):
         trainer.train_step()
     sync(pool.device)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -170,14 +139,16 @@ def step_profile(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, pre
     }
 
 
-def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, steps: int = 100) -> dict[str, object]:
-    """Speeds of GPU_VARIANTS and the syncs per step; a variant that fails reports its error, not a figure."""
-    out: dict[str, object] = {"syncs_per_step": syncs_per_step(learner, pool, shape, "bf16")}
+def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, steps: int = 100, meta_batch: int = 32) -> dict[str, object]:
+    """Speeds of GPU_VARIANTS (about `steps` episodes a window), the syncs per step and step profiles, one
+    episode and `meta_batch` episodes in one pass; a variant that fails reports its error, not a figure."""
+    out: dict[str, object] = {}
     measures: dict[str, Callable[[], object]] = {
+        "syncs_per_step": lambda: syncs_per_step(learner, pool, shape, "bf16"),
+        f"syncs_per_step_batched_{meta_batch}": lambda: syncs_per_step(learner, pool, shape, "bf16", steps=10, meta_batch=meta_batch),
         "profile_fp32": lambda: step_profile(learner, pool, shape, "fp32"),
         "profile_bf16": lambda: step_profile(learner, pool, shape, "bf16"),
-        "train_eps_one_forward_8": lambda: one_forward_speed(learner, pool, shape, 8, steps // 4),
-        "train_eps_one_forward_32": lambda: one_forward_speed(learner, pool, shape, 32, steps // 8),
+        f"profile_bf16_batched_{meta_batch}": lambda: step_profile(learner, pool, shape, "bf16", steps=5, meta_batch=meta_batch, warmup=2),
     }
     for name, measure in measures.items():
         try:
@@ -186,7 +157,7 @@ def gpu_variants(learner: MetaLearner, pool: ClassPool, shape: EpisodeShape, ste
             out[name] = _error(exc)
     for variant in GPU_VARIANTS:
         try:
-            figures = variant_speed(learner, pool, shape, variant, steps)
+            figures = variant_speed(learner, pool, shape, variant, max(2, steps // variant.meta_batch))
             out |= {f"train_eps_{variant.name}": figures["eps"], f"train_wall_s_{variant.name}": figures["wall_s"]}
         except Exception as exc:  # noqa: BLE001 - one failed variant must not lose the others' figures
             out |= {f"train_eps_{variant.name}": None, f"error_{variant.name}": _error(exc)}

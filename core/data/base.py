@@ -1,4 +1,4 @@
-"""The one in-memory form every dataset takes: a uint8 image tensor and class ids."""
+"""The one form every dataset takes: a uint8 image tensor (memory-mapped from the cache) and class ids."""
 
 from __future__ import annotations
 
@@ -8,9 +8,32 @@ from pathlib import Path
 
 import torch
 
+from core.errors import UserError
 
-class DataError(ValueError):
+SPLIT_NAMES = ("train", "val", "test")
+
+
+class DataError(UserError):
     """A dataset cannot be loaded or used as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and std a dataset's images are standardised with when they become floats."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std) or not self.mean or min(self.std) <= 0:
+            raise DataError(f"normalisation needs one mean and one positive std per channel, got {self.mean} / {self.std}")
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        """float (..., c, h, w) in [0, 1] -> standardised, in place."""
+        shape = (len(self.mean), 1, 1)
+        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(shape)
+        std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(shape)
+        return images.sub_(mean).div_(std)
 
 
 @dataclass(frozen=True)
@@ -18,11 +41,15 @@ class ImageSet:
     """A labelled image collection held as tensors.
 
     images: uint8 (n, c, h, w); strokes/foreground bright, background dark where that applies.
+        Usually a read-only memory map of the on-disk cache: index it (copies the rows), never write into it.
     labels: int64 (n,), class ids in 0..n_classes-1.
     class_names: one name per class id.
     class_groups: one group per class id (Omniglot alphabet), or None when the data has none.
     source: where it came from, for display and for cache keys.
-    warnings: things the user should know about the load (skipped files), never silent.
+    warnings: things the user should know about the load (skipped files, a rebuilt cache), never silent.
+    class_splits: the split ("train" / "val" / "test") each class belongs to when the dataset brings its
+        standard split (the named benchmarks), else None and split_classes draws one.
+    normalisation: mean / std applied where the images become floats, or None for plain [0, 1].
     drawers: int64 (n,), who drew each image (Omniglot: the file name's suffix, 1..20 within an alphabet),
         or None when the data does not say.
     """
@@ -34,6 +61,8 @@ class ImageSet:
     class_groups: tuple[str, ...] | None = None
     source: str = ""
     warnings: tuple[str, ...] = ()  # e.g. files skipped as unreadable, shown to the user
+    class_splits: tuple[str, ...] | None = None
+    normalisation: Normalisation | None = None
     drawers: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
@@ -43,6 +72,10 @@ class ImageSet:
             raise DataError(f"{self.name}: {self.labels.numel()} labels for {self.images.shape[0]} images")
         if self.class_groups is not None and len(self.class_groups) != len(self.class_names):
             raise DataError(f"{self.name}: {len(self.class_groups)} groups for {len(self.class_names)} classes")
+        if self.class_splits is not None and (len(self.class_splits) != len(self.class_names) or set(self.class_splits) - set(SPLIT_NAMES)):
+            raise DataError(f"{self.name}: class_splits must name one of {SPLIT_NAMES} per class")
+        if self.normalisation is not None and len(self.normalisation.mean) != self.images.shape[1]:
+            raise DataError(f"{self.name}: normalisation has {len(self.normalisation.mean)} channels, images {self.images.shape[1]}")
         if self.drawers is not None and self.drawers.shape != self.labels.shape:
             raise DataError(f"{self.name}: {self.drawers.numel()} drawers for {self.images.shape[0]} images")
         if self.images.shape[0] == 0:
@@ -63,6 +96,10 @@ class ImageSet:
     def indices_of(self, class_id: int) -> torch.Tensor:
         """(m,) image indices of one class, in storage order."""
         return (self.labels == class_id).nonzero().flatten()
+
+
+IMAGENET_STATS = Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # ImageNet's channel statistics
+CIFAR100_STATS = Normalisation((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))  # CIFAR-100's
 
 
 def cache_dir() -> Path:

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.base import DataError, ImageSet
-
-SPLIT_NAMES = ("train", "val", "test")
+from core.data.base import SPLIT_NAMES, DataError, ImageSet
 
 # Lake's minimal background sets: a fixed split so figures compare across runs.
 OMNIGLOT_MINIMAL_SPLIT = {
@@ -42,10 +40,14 @@ class ClassSplit:
 def split_classes(image_set: ImageSet, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> ClassSplit:
     """Split classes into train / val / test.
 
-    Grouped data (Omniglot alphabets) is split by group so test groups are never seen in
-    training; Lake's minimal background sets get their fixed split. Otherwise classes are
-    shuffled with `seed` and cut by `fractions`.
+    A dataset that brings its standard split (ImageSet.class_splits: the named benchmarks) gets
+    exactly that split, whatever the seed, so figures compare with published ones. Grouped data
+    (Omniglot alphabets) is split by group so test groups are never seen in training; Lake's
+    minimal background sets get their fixed split. Otherwise classes are shuffled with `seed`
+    and cut by `fractions`.
     """
+    if image_set.class_splits is not None:
+        return ClassSplit(*(tuple(c for c, s in enumerate(image_set.class_splits) if s == split) for split in SPLIT_NAMES))
     if image_set.class_groups is None:
         return _cut(list(range(image_set.n_classes)), seed, fractions, lambda members: members)
     groups = image_set.class_groups

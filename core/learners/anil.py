@@ -18,4 +18,4 @@ class ANIL(FastWeightLearner):
 
     def task(self, support_x: torch.Tensor, query_x: torch.Tensor, n_way: int) -> Task:
         # two passes, not one: BatchNorm normalises support and query separately, as in MAML
-        return Task(self.initial_head(n_way, support_x), head_logits, self.backbone(support_x), self.backbone(query_x))
+        return Task(self.initial_head(n_way, support_x), head_logits, self.embed_episodes(support_x), self.embed_episodes(query_x))

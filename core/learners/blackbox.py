@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import ConfigError
 from core.learners.base import EmbeddingLearner
 from core.learners.scoring import infer_n_way, pairwise_distance, prototypes
 
@@ -41,10 +42,12 @@ class BlackBox(EmbeddingLearner):
     """Conv-4 embeddings -> tokens of width config.hidden -> masked transformer -> class-summary read-out.
 
     support tokens = W [emb, one_hot(y)], query tokens = W [emb, 0]; logits (q, n_way).
+    E episodes batch as E sequences of the encoder (batch_first), after one backbone pass.
     """
 
     name = "blackbox"
     family = "model"
+    settings = ("backbone", "hidden")
 
     def __init__(self, config, in_channels: int, image_size: int):
         super().__init__(config, in_channels, image_size)
@@ -66,25 +69,29 @@ class BlackBox(EmbeddingLearner):
         self.log_scale = nn.Parameter(torch.tensor(-math.log(d)))
 
     def tokens(self, support_z: torch.Tensor, support_y: torch.Tensor, query_z: torch.Tensor, n_way: int) -> torch.Tensor:
-        """Embeddings (s, e), labels (s,), query embeddings (q, e) -> tokens (1, s+q, d), support first."""
+        """Embeddings (..., s, e), labels (..., s), query embeddings (..., q, e) -> tokens (..., s+q, d), support first."""
         if n_way > MAX_WAY:
-            raise ValueError(f"n_way={n_way}: the black-box learner reads at most {MAX_WAY} classes; lower N")
-        z = self.embed_norm(torch.cat([support_z, query_z]))
-        labels = torch.cat([F.one_hot(support_y, MAX_WAY).to(z.dtype), z.new_zeros(query_z.shape[0], MAX_WAY)])
-        return self.token(torch.cat([z, labels], 1)).unsqueeze(0)
+            raise ConfigError(
+                f"the black-box learner reads at most {MAX_WAY} classes per episode (got {n_way}); use fewer classes", "n_way"
+            )
+        z = self.embed_norm(torch.cat([support_z, query_z], -2))
+        labels = torch.cat([F.one_hot(support_y, MAX_WAY).to(z.dtype), z.new_zeros(*query_z.shape[:-1], MAX_WAY)], -2)
+        return self.token(torch.cat([z, labels], -1))
 
     def score(self, support_z, support_y, query_z, n_way):
-        mask = attention_mask(support_z.shape[0], query_z.shape[0], support_z.device)
+        """(..., s, e), (..., s), (..., q, e) -> (..., q, n_way); each episode one sequence of the encoder's batch."""
+        mask = attention_mask(support_z.shape[-2], query_z.shape[-2], support_z.device)
+        tokens = self.tokens(support_z, support_y, query_z, n_way)
         # is_causal=False said outright: left unsaid, the encoder compares the mask with a causal one (a GPU sync)
-        states = self.encoder(self.tokens(support_z, support_y, query_z, n_way), mask=mask, is_causal=False)[0]
+        states = self.encoder(tokens.reshape(-1, *tokens.shape[-2:]), mask=mask, is_causal=False).view(tokens.shape)
         return self.read_out(states, support_y, n_way)
 
     def read_out(self, states: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
-        """Final states (s+q, d), support first -> logits (q, n_way) against the class summary tokens."""
+        """Final states (..., s+q, d), support first -> logits (..., q, n_way) against the class summary tokens."""
         states = self.norm(states)
-        s = support_y.shape[0]
-        summaries = prototypes(states[:s], support_y, n_way)  # (n_way, d)
-        return -pairwise_distance(states[s:], summaries) * self.log_scale.exp()
+        s = support_y.shape[-1]
+        summaries = prototypes(states[..., :s, :], support_y, n_way)  # (..., n_way, d)
+        return -pairwise_distance(states[..., s:, :], summaries) * self.log_scale.exp()
 
     def explain(self, support_x, support_y, query_x, n_way=None):
         """'logits' (q, n_way) and 'attention' (q, s): the last layer's attention of each query on each
@@ -93,7 +100,7 @@ class BlackBox(EmbeddingLearner):
         s = support_x.shape[0]
         z = self.embed(torch.cat([support_x, query_x]))
         mask = attention_mask(s, query_x.shape[0], z.device)
-        x = self.tokens(z[:s], support_y, z[s:], n_way)
+        x = self.tokens(z[:s], support_y, z[s:], n_way).unsqueeze(0)
         *first, last = self.encoder.layers
         for layer in first:
             x = layer(x, src_mask=mask)

@@ -13,6 +13,12 @@ Two choices hold for every learner built on FastWeightLearner:
 - BatchNorm always normalises with the statistics of the batch it sees (support, then query), in
   training and in evaluation alike, as in MAML's reference code; the backbone keeps no running
   statistics, so adapting cannot change a buffer and train() / eval() give the same logits.
+
+E episodes batch: task() takes support and queries with a leading episode dim (E, n, c, h, w); every
+fast weight then carries that dim, (E, *shape), one copy per episode; the backbone runs all E
+episodes in one pass (grouped convolutions, each episode's own batch norm: core.models.ghost);
+the inner loss is the sum of the episodes' losses, whose gradient for episode e's weights is that
+episode's own gradient, so one autograd.grad takes E independent inner steps.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.learners.base import MetaLearner
-from core.learners.scoring import infer_n_way
+from core.learners.scoring import episode_cross_entropy, infer_n_way
 from core.models.backbones import make_backbone
+from core.models.ghost import call_backbone
 
 if TYPE_CHECKING:
     from core.config import LearnerConfig
@@ -49,15 +56,19 @@ def use_batch_statistics(module: nn.Module) -> nn.Module:
 
 
 def head_logits(weights: Weights, features: torch.Tensor) -> torch.Tensor:
-    """Linear head: features (n, d) -> logits (n, n_way) with weights['head.weight'] (n_way, d), ['head.bias'] (n_way,)."""
-    return F.linear(features, weights["head.weight"], weights["head.bias"])
+    """Linear head: features (n, d) -> logits (n, n_way) with weights['head.weight'] (n_way, d), ['head.bias'] (n_way,);
+    per episode with a leading dim E on all three."""
+    weight, bias = weights["head.weight"], weights["head.bias"]
+    if weight.dim() == 2:
+        return F.linear(features, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(-2), features, weight.transpose(-1, -2))
 
 
-def zero_head(n_way: int, dim: int, like: torch.Tensor) -> Weights:
-    """A fresh head at zero, as leaves that require grad (so the inner loop can differentiate it)."""
+def zero_head(n_way: int, dim: int, like: torch.Tensor, lead: tuple[int, ...] = ()) -> Weights:
+    """A fresh head at zero (with leading episode dims `lead`), as leaves that require grad (so the inner loop can differentiate it)."""
     return {
-        "head.weight": like.new_zeros(n_way, dim).requires_grad_(),
-        "head.bias": like.new_zeros(n_way).requires_grad_(),
+        "head.weight": like.new_zeros(*lead, n_way, dim).requires_grad_(),
+        "head.bias": like.new_zeros(*lead, n_way).requires_grad_(),
     }
 
 
@@ -71,17 +82,18 @@ def sgd_step(weights: Weights, grads: list[torch.Tensor], lr: float) -> Weights:
     return {k: w - lr * g for (k, w), g in zip(weights.items(), grads, strict=True)}
 
 
-def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """All tensors as one (n,) vector, in order."""
-    return torch.cat([t.reshape(-1) for t in tensors])
+def flatten(tensors: list[torch.Tensor], lead: int = 0) -> torch.Tensor:
+    """All tensors as one vector, in order: (n,), or (E, n) per episode when they have `lead`=1 leading episode dim."""
+    return torch.cat([t.flatten(lead) for t in tensors], -1)
 
 
-def add_flat_step(weights: Weights, step: torch.Tensor) -> Weights:
-    """θ' = θ + step, with `step` (n,) laid out as flatten(weights.values())."""
+def add_flat_step(weights: Weights, step: torch.Tensor, lead: int = 0) -> Weights:
+    """θ' = θ + step, with `step` (n,) (or (E, n) for `lead`=1) laid out as flatten(weights.values(), lead)."""
     out, offset = {}, 0
     for k, w in weights.items():
-        out[k] = w + step[offset : offset + w.numel()].view_as(w)
-        offset += w.numel()
+        size = w[(0,) * lead].numel()
+        out[k] = w + step[..., offset : offset + size].view_as(w)
+        offset += size
     return out
 
 
@@ -95,6 +107,9 @@ def unroll(
 ) -> Iterator[Weights]:
     """Yield the fast weights before the first step and after each of `steps` inner steps.
 
+    loss_fn gives a scalar, or one loss per episode (E,) for stacked episodes: the gradient of their
+    sum is each episode's own gradient (its weights affect its loss only).
+
     track=True keeps the graph from `weights` through every step, so an outer loss can be
     differentiated through the loop (create_graph adds the second-order terms; without it the
     gradients are constants: first order). track=False cuts the graph after each step (evaluation,
@@ -105,7 +120,8 @@ def unroll(
     for _ in range(steps):
         with torch.enable_grad():  # evaluation runs under no_grad, and adapting needs gradients
             loss = loss_fn(weights)
-            grads = torch.autograd.grad(loss, list(weights.values()), create_graph=create_graph and track, allow_unused=True)
+            total = loss.sum() if loss.dim() else loss
+            grads = torch.autograd.grad(total, list(weights.values()), create_graph=create_graph and track, allow_unused=True)
         grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights.values(), grads, strict=True)]
         with torch.set_grad_enabled(track):
             weights, state = update(weights, grads, loss, state)
@@ -125,7 +141,7 @@ def last(weights: Iterator[Weights]) -> Weights:
 class Task:
     """One task ready to adapt: logits(weights, inputs) -> (n, n_way) reads `support` / `query`,
     which are images (MAML) or backbone features computed once (ANIL); `start` are the fast weights
-    before the first inner step."""
+    before the first inner step. For E stacked episodes all of them carry a leading dim E."""
 
     start: Weights
     logits: Callable[[Weights, torch.Tensor], torch.Tensor]
@@ -141,7 +157,9 @@ class FastWeightLearner(MetaLearner):
     """
 
     family = "optimization"
+    settings = ("backbone", "inner_steps", "inner_lr", "first_order")
     embedding_only = False
+    batched = True
     differentiable_inner_loop: ClassVar[bool] = True  # False: the outer loss never flows through the inner loop
     always_first_order: ClassVar[bool] = False
 
@@ -157,15 +175,23 @@ class FastWeightLearner(MetaLearner):
     def first_order(self) -> bool:
         return self.config.first_order or self.always_first_order
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
         """Backbone features (n, d) of the meta-learned start, before any adaptation."""
-        return self.backbone(x)
+        return call_backbone(self.backbone, x, episodes)
+
+    def embed_episodes(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (n, c, h, w) -> start features (n, d); E episodes (E, n, c, h, w) -> (E, n, d) in one pass."""
+        if x.dim() == 4:
+            return self.embed(x)
+        return self.embed(x.flatten(0, 1), x.shape[0]).unflatten(0, x.shape[:2])
 
     def initial_head(self, n_way: int, like: torch.Tensor) -> Weights:
-        """The head each task starts from (zeros; see the module docstring)."""
-        return zero_head(n_way, self.feature_dim, like)
+        """The head each task starts from (zeros; see the module docstring); one per episode for
+        images `like` (E, n, c, h, w)."""
+        return zero_head(n_way, self.feature_dim, like, tuple(like.shape[:-4]))
 
     def task(self, support_x: torch.Tensor, query_x: torch.Tensor, n_way: int) -> Task:
+        """Support (s, c, h, w) and queries (q, c, h, w), or E episodes (E, s, ...), (E, q, ...) -> the Task to adapt."""
         raise NotImplementedError
 
     def update(self, weights: Weights, grads: list[torch.Tensor], loss: torch.Tensor, state: Any) -> tuple[Weights, Any]:
@@ -176,13 +202,23 @@ class FastWeightLearner(MetaLearner):
         """Fast weights before and after each inner step on the task's support set."""
         track = track and self.differentiable_inner_loop
         start = task.start if track else detached(task.start)
-        loss_fn = lambda w: F.cross_entropy(task.logits(w, task.support), support_y)
+        loss_fn = lambda w: episode_cross_entropy(task.logits(w, task.support), support_y)
         return unroll(start, loss_fn, self.config.inner_steps, update or self.update, not self.first_order, track)
 
     def forward(self, support_x, support_y, query_x, n_way=None):
         task = self.task(support_x, query_x, infer_n_way(support_y, n_way))
         # the outer loop differentiates through adaptation exactly when gradients are on (training)
         return task.logits(last(self.adapt(task, support_y, torch.is_grad_enabled())), task.query)
+
+    def episode_loss(self, support_x, support_y, query_x, query_y, n_way=None):
+        """Query cross-entropy after adaptation -> (loss, logits (q, n_way)); with a leading episode
+        dim E on the inputs, (losses (E,), logits (E, q, n_way))."""
+        logits = self(support_x, support_y, query_x, n_way)
+        return episode_cross_entropy(logits, query_y), logits
+
+    def episode_loss_batched(self, support_x, support_y, query_x, query_y, n_way):
+        """E episodes adapted together: one backbone pass per inner step for all of them (see the module docstring)."""
+        return self.episode_loss(support_x, support_y, query_x, query_y, n_way)
 
     @torch.no_grad()
     def adapt_trace(

@@ -54,11 +54,13 @@ class CoordinateLSTM(nn.Module):
         self.out.bias.copy_(torch.tensor([math.log(lr), 0.0]))
 
     def forward(self, grad: torch.Tensor, loss: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """grad (n,), loss () -> (update (n,), new state). The LSTM reads detached inputs (as in both
-        papers); the −exp(a)·g term keeps g's graph, so second-order terms flow where g has them."""
-        features = torch.cat([preprocess_gradient(grad.detach()), preprocess_gradient(loss.detach().reshape(1)).expand(grad.numel(), 2)], 1)
+        """grad (n,), loss () -> (update (n,), new state); or per episode, grad (E, n), loss (E,) -> (E, n).
+        The LSTM reads detached inputs (as in both papers); the −exp(a)·g term keeps g's graph, so
+        second-order terms flow where g has them."""
+        loss_features = preprocess_gradient(loss.detach().unsqueeze(-1)).expand(*grad.shape, 2)  # each coordinate its episode's loss
+        features = torch.cat([preprocess_gradient(grad.detach()), loss_features], -1).flatten(0, -2)  # (coordinates, 4)
         h, c = self.cell(features, state)
-        log_lr, direct = self.out(h).unbind(1)
+        log_lr, direct = self.out(h).view(*grad.shape, 2).unbind(-1)
         return -log_lr.exp() * grad + DIRECT_STEP_SCALE * direct, (h, c)
 
 
@@ -67,14 +69,16 @@ class LearnedOptimizer(ANIL):
     meta-trained with the backbone by backpropagating the query loss through the unrolled inner loop."""
 
     name = "learned_optimizer"
+    settings = ("backbone", "inner_steps", "inner_lr", "first_order", "hidden")
 
     def __init__(self, config, in_channels: int, image_size: int, backbone: nn.Module | None = None):
         super().__init__(config, in_channels, image_size, backbone)
         self.rule = CoordinateLSTM(config.hidden, config.inner_lr)
 
     def update(self, weights: Weights, grads: list[torch.Tensor], loss: torch.Tensor, state: Any) -> tuple[Weights, Any]:
-        step, state = self.rule(flatten(grads), loss, state)
-        return add_flat_step(weights, step), state
+        lead = loss.dim()  # 0: one episode; 1: loss (E,) of E stacked episodes, each with its own coordinates
+        step, state = self.rule(flatten(grads, lead), loss, state)
+        return add_flat_step(weights, step, lead), state
 
     def sgd_update(self, weights: Weights, grads: list[torch.Tensor], loss: torch.Tensor, state: Any) -> tuple[Weights, Any]:
         """The baseline rule from the same start: plain SGD with config.inner_lr."""
@@ -101,6 +105,7 @@ class FineTune(ANIL):
     name = "finetune"
     family = "baseline"
     always_first_order = True
+    settings = ("backbone", "inner_steps", "inner_lr")
 
     @classmethod
     def from_learner(cls, learner: ANIL) -> FineTune:

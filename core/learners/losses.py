@@ -13,5 +13,5 @@ def contrastive_loss(d: torch.Tensor, y: torch.Tensor, margin: float, reduce: bo
 
 
 def triplet_loss(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float) -> torch.Tensor:
-    """L = max(0, d(a,p) − d(a,n) + m), averaged over triplets. d_ap, d_an: (t,)."""
-    return torch.clamp(d_ap - d_an + margin, min=0).mean()
+    """L = max(0, d(a,p) − d(a,n) + m), averaged over triplets. d_ap, d_an: (..., t) -> (...): one mean per episode."""
+    return torch.clamp(d_ap - d_an + margin, min=0).mean(-1)

@@ -25,9 +25,9 @@ class SupportContext(nn.Module):
         self.lstm = nn.LSTM(dim, dim, batch_first=True, bidirectional=True)
 
     def forward(self, support_z: torch.Tensor) -> torch.Tensor:
-        """(s, d) -> (s, d)."""
-        out, _ = self.lstm(support_z.unsqueeze(0))  # (1, s, 2d)
-        forward, backward = out[0].chunk(2, dim=-1)
+        """(..., s, d) -> (..., s, d): one LSTM batch row per episode."""
+        out, _ = self.lstm(support_z.reshape(-1, *support_z.shape[-2:]))  # (episodes, s, 2d)
+        forward, backward = out.view(*support_z.shape[:-1], -1).chunk(2, dim=-1)
         return forward + backward + support_z
 
 
@@ -44,12 +44,13 @@ class QueryContext(nn.Module):
         self.steps = steps
 
     def forward(self, query_z: torch.Tensor, support_g: torch.Tensor) -> torch.Tensor:
-        """Queries (q, d), context-embedded support (s, d) -> (q, d)."""
+        """Queries (..., q, d), context-embedded support (..., s, d) -> (..., q, d)."""
         h_hat, c = torch.zeros_like(query_z), torch.zeros_like(query_z)
         for _ in range(self.steps):
             h = h_hat + query_z
-            readout = torch.softmax(h @ support_g.T, dim=1) @ support_g  # (q, d)
-            h_hat, c = self.cell(query_z, (h + readout, c))
+            readout = torch.softmax(h @ support_g.transpose(-1, -2), dim=-1) @ support_g  # (..., q, d)
+            # the cell takes rows (n, d): flatten the episode dims and back
+            h_hat, c = (t.view(query_z.shape) for t in self.cell(query_z.flatten(0, -2), ((h + readout).flatten(0, -2), c.flatten(0, -2))))
         return h_hat + query_z
 
 
@@ -63,6 +64,7 @@ class MatchingNet(EmbeddingLearner):
     """
 
     name = "matching"
+    settings = ("backbone", "fce")
     metric = "cosine"  # what it compares with, whatever config.distance says (read by core.analysis.distances)
     fce_steps = 4  # reads of the support set by the attention LSTM ("a few steps")
 
@@ -75,15 +77,15 @@ class MatchingNet(EmbeddingLearner):
         self.query_context = QueryContext(self.embed_dim, self.fce_steps) if config.fce else None
 
     def cosine(self, support_z: torch.Tensor, query_z: torch.Tensor) -> torch.Tensor:
-        """cos(f(x̂), g(x_i)): (s, d), (q, d) -> (q, s); f and g are the identity without fce."""
+        """cos(f(x̂), g(x_i)): (..., s, d), (..., q, d) -> (..., q, s); f and g are the identity without fce."""
         if self.support_context is not None:
             support_z = self.support_context(support_z)
             query_z = self.query_context(query_z, support_z)
         return 1.0 - pairwise_distance(query_z, support_z, "cosine")
 
     def log_attention(self, support_z: torch.Tensor, query_z: torch.Tensor) -> torch.Tensor:
-        """log a(x̂, x_i): (s, d), (q, d) -> (q, s); a's rows sum to 1."""
-        return torch.log_softmax(self.log_scale.exp() * self.cosine(support_z, query_z), dim=1)
+        """log a(x̂, x_i): (..., s, d), (..., q, d) -> (..., q, s); a's rows sum to 1."""
+        return torch.log_softmax(self.log_scale.exp() * self.cosine(support_z, query_z), dim=-1)
 
     def score(self, support_z, support_y, query_z, n_way):
         return class_log_probability(self.log_attention(support_z, query_z), support_y, n_way)
@@ -100,12 +102,12 @@ class MatchingNet(EmbeddingLearner):
 
 
 def class_log_probability(log_attention: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
-    """log p(c|x̂) = log Σ_i a(x̂, x_i)·[y_i = c]: log attention (q, s), labels (s,) -> (q, n_way).
+    """log p(c|x̂) = log Σ_i a(x̂, x_i)·[y_i = c]: log attention (..., q, s), labels (..., s) -> (..., q, n_way).
 
     Summed in log space (logsumexp over each class's support images) rather than as log(Σ a).clamp(floor):
     a query the model gets badly wrong keeps the gradient that pulls it to its class.
     """
-    member = one_hot(support_y, n_way, torch.bool).T  # (n_way, s)
+    member = one_hot(support_y, n_way, torch.bool).transpose(-1, -2).unsqueeze(-3)  # (..., 1, n_way, s)
     # a finite fill, not -inf: logsumexp's backward over an all -inf row would give nan
-    masked = log_attention.unsqueeze(1).masked_fill(~member, torch.finfo(log_attention.dtype).min)  # (q, n_way, s)
-    return torch.where(member.any(1), masked.logsumexp(-1), LOG_FLOOR)
+    masked = log_attention.unsqueeze(-2).masked_fill(~member, torch.finfo(log_attention.dtype).min)  # (..., q, n_way, s)
+    return torch.where(member.any(-1), masked.logsumexp(-1), LOG_FLOOR)

@@ -9,12 +9,15 @@ from core.learners.scoring import nearest_support_logits, pairwise_distance
 
 
 class PixelNN(MetaLearner):
-    """1-NN with squared Euclidean distance between flattened images; no parameters."""
+    """1-NN with squared Euclidean distance between flattened images; no parameters.
+
+    Not `batched`: with nothing to train, a meta-batch only computes the logged loss, one episode at a time.
+    """
 
     name = "pixel_nn"
     family = "baseline"
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
         return x.flatten(1)
 
     def score(self, support_z, support_y, query_z, n_way):

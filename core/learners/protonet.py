@@ -13,6 +13,7 @@ class ProtoNet(EmbeddingLearner):
     """logits = -d(query, prototype); d is squared Euclidean or cosine distance (scaled)."""
 
     name = "protonet"
+    settings = ("backbone", "distance")
 
     def __init__(self, config, in_channels: int, image_size: int):
         super().__init__(config, in_channels, image_size)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+
+from core.errors import ConfigError
 from core.learners.anil import ANIL
 from core.learners.base import MetaLearner
 from core.learners.blackbox import BlackBox
@@ -29,6 +32,22 @@ LEARNERS.update({cls.name: cls for cls in (MAML, FOMAML, Reptile, ANIL, LearnedO
 LEARNERS[BlackBox.name] = BlackBox
 
 
-def make_learner(config: LearnerConfig, in_channels: int, image_size: int) -> MetaLearner:
-    """Build the learner `config.method` for images of (in_channels, image_size, image_size)."""
-    return LEARNERS[config.method](config, in_channels, image_size)
+def learner_class(method: str) -> type[MetaLearner]:
+    """The class registered as `method`; ConfigError listing the names otherwise."""
+    if method not in LEARNERS:
+        raise ConfigError(f"unknown learner '{method}'; choose one of: {', '.join(LEARNERS)}", "method")
+    return LEARNERS[method]
+
+
+def make_learner(config: LearnerConfig, in_channels: int, image_size: int, seed: int | None = None) -> MetaLearner:
+    """Build the learner `config.method` for images of (in_channels, image_size, image_size).
+
+    seed: the initial weights then depend on it alone (torch's global generator is left as it was),
+    so a run, the dashboard's untrained baseline and the benchmark start from the same weights.
+    """
+    cls = learner_class(config.method)
+    if seed is None:
+        return cls(config, in_channels, image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(config, in_channels, image_size)

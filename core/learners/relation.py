@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.learners.base import EmbeddingLearner
-from core.learners.scoring import infer_n_way, one_hot
+from core.learners.scoring import class_sums, one_hot
+from core.models.ghost import ghost_batch_norm
 
 
 class RelationModule(nn.Module):
@@ -26,8 +29,12 @@ class RelationModule(nn.Module):
             nn.Linear(2 * dim, dim), nn.BatchNorm1d(dim), nn.ReLU(), nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )  # fmt: skip
 
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        return self.net(pairs.flatten(0, -2)).view(pairs.shape[:-1])  # batchnorm wants (n, features)
+    def forward(self, pairs: torch.Tensor, episodes: int = 1) -> torch.Tensor:
+        """Pairs (..., 2d) -> (...); with episodes=E the leading dim is E episodes, each batch-normalised on its own."""
+        x = pairs.flatten(0, -2)  # batchnorm wants (n, features)
+        for layer in self.net:
+            x = ghost_batch_norm(layer, x, episodes) if isinstance(layer, nn.BatchNorm1d) else layer(x)
+        return x.view(pairs.shape[:-1])
 
 
 class RelationNet(EmbeddingLearner):
@@ -37,22 +44,27 @@ class RelationNet(EmbeddingLearner):
     """
 
     name = "relation"
+    settings = ("backbone", "relation_hidden")
 
     def __init__(self, config, in_channels: int, image_size: int):
         super().__init__(config, in_channels, image_size)
         self.relation_module = RelationModule(self.embed_dim, config.relation_hidden)
 
     def score(self, support_z, support_y, query_z, n_way):
-        classes = support_z.new_zeros(n_way, support_z.shape[-1]).index_add_(0, support_y, support_z)  # (n_way, d): sums, as in the paper
-        q, d = query_z.shape
-        pairs = torch.cat([classes.unsqueeze(0).expand(q, n_way, d), query_z.unsqueeze(1).expand(q, n_way, d)], dim=-1)  # (q, n_way, 2d)
-        return self.relation_module(pairs)
+        """(..., s, d), (..., s), (..., q, d) -> (..., q, n_way); one leading dim E: E episodes, each its own batch norm."""
+        classes = class_sums(support_z, support_y, n_way)  # (..., n_way, d): sums, as in the paper
+        *lead, q, d = query_z.shape
+        shape = (*lead, q, n_way, d)
+        pairs = torch.cat([classes.unsqueeze(-3).expand(shape), query_z.unsqueeze(-2).expand(shape)], dim=-1)  # (..., q, n_way, 2d)
+        return self.relation_module(pairs, math.prod(lead))
 
-    def episode_loss(self, support_x, support_y, query_x, query_y, n_way=None):
-        """MSE between relation scores (q, n_way) and one-hot targets -> (loss, logits)."""
-        n_way = infer_n_way(support_y, n_way)
-        logits = self(support_x, support_y, query_x, n_way)
-        return F.mse_loss(torch.sigmoid(logits), one_hot(query_y, n_way, logits.dtype)), logits
+    def embedded_loss(self, support_z, support_y, query_z, query_y, n_way):
+        """MSE between relation scores (..., q, n_way) and one-hot targets -> (loss (...), logits)."""
+        logits = self.score(support_z, support_y, query_z, n_way)
+        target = one_hot(query_y, n_way, logits.dtype)
+        if logits.dim() == 2:
+            return F.mse_loss(torch.sigmoid(logits), target), logits
+        return F.mse_loss(torch.sigmoid(logits), target, reduction="none").flatten(-2).mean(-1), logits
 
     def explain(self, support_x, support_y, query_x, n_way=None):
         """'logits' (q, n_way) pre-sigmoid scores; 'relation' (q, n_way) = sigmoid(logits) in [0, 1]."""

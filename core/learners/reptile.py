@@ -23,11 +23,14 @@ class Reptile(MAML):
 
     name = "reptile"
     differentiable_inner_loop = False
+    settings = ("backbone", "inner_steps", "inner_lr")  # nothing flows through its inner loop: first order is moot
 
     def episode_loss(self, support_x, support_y, query_x, query_y, n_way=None):
+        """-> (surrogate, logits (q, n_way)); with a leading episode dim E, (surrogates (E,), logits (E, q, n_way))."""
         task = self.task(support_x, query_x, infer_n_way(support_y, n_way))
         adapted = last(self.adapt(task, support_y, track=False))
         with torch.no_grad():
             logits = task.logits(adapted, task.query)
-        surrogate = sum(0.5 * (p - adapted[k].detach()).pow(2).sum() for k, p in self.backbone.named_parameters())
+        lead = support_x.dim() - 4
+        surrogate = sum(0.5 * (p - adapted[k].detach()).pow(2).flatten(lead).sum(-1) for k, p in self.backbone.named_parameters())
         return surrogate, logits

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.errors import ConfigError
+from core.models.ghost import from_episode_channels, run_layers, to_episode_channels
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv3x3 -> batchnorm -> ReLU -> maxpool 2: the unit of Conv-4.
@@ -36,10 +39,23 @@ def as_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def run_episodes(layers: nn.Module, x: torch.Tensor, episodes: int) -> torch.Tensor:
+    """`layers` on images (n, c, h, w) channels-last -> the map (n, c', h', w').
+
+    episodes > 1: x holds that many equal-size episodes back to back, each batch-normalised on its own
+    statistics (see core.models.ghost); one pass either way.
+    """
+    if episodes == 1:
+        return layers(as_channels_last(x))
+    grouped = as_channels_last(to_episode_channels(x, episodes))
+    return from_episode_channels(run_layers(layers, grouped, episodes), episodes)
+
+
 class Conv4(nn.Module):
     """4 x [conv3x3-64, BN, ReLU, maxpool 2] (Vinyals et al., Snell et al.); flattens the map.
 
-    (n, c, h, w) -> (n, out_dim); 28x28 gives a 1x1x64 map, 84x84 a 5x5x64 one.
+    (n, c, h, w) -> (n, out_dim); 28x28 gives a 1x1x64 map, 84x84 a 5x5x64 one. With episodes=E the
+    n images are E equal episodes back to back, each normalised by its own batch statistics.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, width: int = 64, global_pool: bool = False):
@@ -56,9 +72,9 @@ class Conv4(nn.Module):
         self.out_dim = width * side * side
         channels_last(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
         # flatten keeps the logical (c, h, w) order whatever the memory layout
-        return self.encoder(as_channels_last(x)).flatten(1)
+        return run_episodes(self.encoder, x, episodes).flatten(1)
 
 
 class Conv4Global(Conv4):
@@ -71,6 +87,8 @@ class Conv4Global(Conv4):
 
 class ResidualBlock(nn.Module):
     """Three conv3x3-BN layers with a 1x1 shortcut, then maxpool 2 (the ResNet-12 unit)."""
+
+    takes_episodes = True  # run_layers passes `episodes` (and channel-grouped maps) through
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -87,12 +105,14 @@ class ResidualBlock(nn.Module):
         # pool before the (monotonic) LeakyReLU: the same values and gradients, a quarter of the work
         self.out = nn.Sequential(nn.MaxPool2d(2, ceil_mode=True), nn.LeakyReLU(0.1, inplace=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.body(x) + self.shortcut(x))
+    def forward(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
+        return self.out(run_layers(self.body, x, episodes) + run_layers(self.shortcut, x, episodes))
 
 
 class ResNet12(nn.Module):
     """A small ResNet-12 (4 residual blocks) with global average pooling: (n, c, h, w) -> (n, widths[-1]).
+
+    episodes=E: the n images are E equal episodes, each normalised by its own batch statistics.
 
     Narrower than the 64-160-320-640 of the papers by default so it trains on a CPU.
     """
@@ -105,15 +125,20 @@ class ResNet12(nn.Module):
         self.out_dim = widths[-1]
         channels_last(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.encoder(as_channels_last(x))).flatten(1)
+    def forward(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
+        return self.pool(run_episodes(self.encoder, x, episodes)).flatten(1)
 
 
 BACKBONES: dict[str, type[nn.Module]] = {"conv4": Conv4, "conv4-global": Conv4Global, "resnet12": ResNet12}
 
 
+def backbone_class(name: str) -> type[nn.Module]:
+    """The backbone registered as `name`; ConfigError listing the names otherwise."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}", "backbone")
+    return BACKBONES[name]
+
+
 def make_backbone(name: str, in_channels: int, image_size: int) -> nn.Module:
     """Build a backbone by name; it exposes `.out_dim`, the embedding size."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
-    return BACKBONES[name](in_channels=in_channels, image_size=image_size)
+    return backbone_class(name)(in_channels=in_channels, image_size=image_size)

@@ -43,7 +43,9 @@ class TaskDrawer:
         self.members = {g: m for g, m in members.items() if len(m) >= shape.n_way}
         if not self.members:
             raise EpisodeError(
-                f"no group has {shape.n_way} classes with {shape.per_class} images each; lower N (n_way) or K + Q, or use more classes"
+                f"no group has {shape.n_way} classes with {shape.per_class} images each; "
+                "use fewer classes per task or fewer images per class, or data with more classes",
+                "n_way",
             )
         self.groups = sorted(self.members)
 

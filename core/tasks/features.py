@@ -41,7 +41,7 @@ class ImageFeatures:
         index = torch.as_tensor(index, dtype=torch.int64)
         todo = index[~self._done[index]].unique()
         if todo.numel():
-            z = self.embed(to_float(self.image_set.images[todo]))
+            z = self.embed(to_float(self.image_set.images[todo], self.image_set.normalisation))
             if self._z is None:
                 self._z = z.new_zeros(self._done.numel(), z.shape[1])
             self._z[todo], self._done[todo] = z, True

@@ -77,7 +77,7 @@ class NetworkModel:
     def data(self, rows: tuple[tuple[int, ...], ...]) -> tuple[torch.Tensor, torch.Tensor]:
         index = [i for r in rows for i in r]
         labels = torch.arange(len(rows)).repeat_interleave(torch.tensor([len(r) for r in rows]))
-        return to_float(self.image_set.images[index]).to(self.device), labels.to(self.device)
+        return to_float(self.image_set.images[index], self.image_set.normalisation).to(self.device), labels.to(self.device)
 
     def logits(self, weights: Weights, x: torch.Tensor) -> torch.Tensor:
         return self.learner.logits_at(weights, x)

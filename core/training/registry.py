@@ -10,14 +10,16 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.errors import UserError
+
 if TYPE_CHECKING:
-    from core.training.run import TrainingRun
+    from core.training.background import TrainingRun
 
 _RUNS: dict[str, TrainingRun] = {}
 _LOCK = threading.Lock()
 
 
-class RunError(RuntimeError):
+class RunError(UserError):
     """A run cannot be started or controlled as asked."""
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from core.config import EpisodeShape
 from core.data import SPLIT_NAMES, ClassSplit, ImageSet
 from core.episodes import EpisodeSpec
-from dashboard import loaders, state, widgets
+from dashboard import episode_view, loaders, state
 from dashboard.charts import lessons as charts
 from dashboard.i18n import register
 from dashboard.lessons.kit import Context, Lesson, episode_controls, exercise, verdict
@@ -105,7 +105,7 @@ def render(ctx: Context) -> None:
     cols[0].metric(T("support"), n * k)
     cols[1].metric(T("queries"), n * q)
     cols[2].metric(T("chance"), f"{100 / n:.0f}%")
-    widgets.episode_grid(image_set, spec)
+    episode_view.episode_grid(image_set, spec)
     split_section(image_set, spec)
     with exercise(T("task", n=TARGET.n_way, k=TARGET.k_shot, q=TARGET.q_query)):
         answer = st.number_input(T("answer"), min_value=0, step=1, value=None, key="ln_episodes_answer")

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
-import torch
 
 from core.config import EpisodeShape, LearnerConfig
 from core.data import ImageSet
 from core.episodes import Episode, EpisodeSpec, draw_spec
 from core.learners import LEARNERS, MetaLearner, make_learner
 from core.store import CheckpointError, RunDir, RunStore
-from dashboard import loaders, state, widgets
+from dashboard import errors, inputs, loaders, state
 from dashboard.i18n import register
 from dashboard.share import EPISODE_CONTROLS, LinkSchema
 
@@ -80,7 +79,7 @@ class Context:
                 shown = f"{kwargs['format_func'](value)} ({shown})"
             st.markdown(f"**{label}:** {shown} :material/lock: {TEXT('fixed')}")
             return value
-        chosen = make(label, key=widgets.keyed(widget_key(self.lesson.key, name), value), **kwargs)
+        chosen = make(label, key=inputs.keyed(widget_key(self.lesson.key, name), value), **kwargs)
         if chosen != value:
             self.set(name, chosen)
         return chosen
@@ -136,7 +135,7 @@ def seeded_spec(choice: state.DataChoice, split: str, shape: EpisodeShape, seed:
 def episode_controls(ctx: Context, redraw: bool = True) -> tuple[ImageSet, EpisodeSpec, Episode]:
     """Seed and N/K/Q controls over the session's episode (the same one the other pages show); redraws on change."""
     choice = state.data_choice()
-    with widgets.reported():
+    with errors.reported():
         image_set = loaders.image_set(choice)
     shape, seed = state.shape(), state.episode_seed()
     cols = st.columns([1.2, 1, 1, 1, 1.2], vertical_alignment="bottom")
@@ -149,11 +148,11 @@ def episode_controls(ctx: Context, redraw: bool = True) -> tuple[ImageSet, Episo
             numbers[name] = value
         else:
             numbers[name] = int(
-                col.number_input(TEXT(name), min_value=low, max_value=10_000, step=1, key=widgets.keyed(f"ln_{name}", value))
+                col.number_input(TEXT(name), min_value=low, max_value=10_000, step=1, key=inputs.keyed(f"ln_{name}", value))
             )
     if redraw and "seed" not in ctx.hidden:
-        cols[4].button(TEXT("redraw"), key="ln_redraw", icon=":material/casino:", on_click=widgets.nudge, args=("ln_seed", 1))
-    with widgets.reported():
+        cols[4].button(TEXT("redraw"), key="ln_redraw", icon=":material/casino:", on_click=inputs.nudge, args=("ln_seed", 1))
+    with errors.reported():
         wanted = EpisodeShape(numbers["n"], numbers["k"], numbers["q"])
         if state.episode() is None or (wanted, numbers["seed"]) != (shape, seed):
             spec = seeded_spec(choice, state.split(), wanted, numbers["seed"])
@@ -178,9 +177,7 @@ def is_seeded(spec: EpisodeSpec) -> bool:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def untrained(method: str, in_channels: int, image_size: int, **settings: Any) -> MetaLearner:
     """A seeded untrained learner for inference, shared read-only (eval mode, no gradients)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_SEED)
-        learner = make_learner(LearnerConfig(method=method, **settings), in_channels, image_size)
+    learner = make_learner(LearnerConfig(method=method, **settings), in_channels, image_size, seed=UNTRAINED_SEED)
     return learner.eval().requires_grad_(False)
 
 

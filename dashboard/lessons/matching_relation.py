@@ -12,7 +12,7 @@ import torch
 from core.episodes import Episode
 from core.learners import MetaLearner
 from core.learners.scoring import embed_episode, pairwise_distance, prototypes
-from dashboard import widgets
+from dashboard import episode_view
 from dashboard.charts import lessons as charts
 from dashboard.charts.images import thumbnail
 from dashboard.i18n import register
@@ -126,7 +126,7 @@ def render(ctx: Context) -> None:
     if matching is None or relation is None:
         st.info(about_m if matching is None else about_r)
         return
-    names = [widgets.class_label(image_set, c) for c in spec.class_ids]
+    names = [episode_view.class_label(image_set, c) for c in spec.class_ids]
     # bar and image labels: the label the learner sees and the name without its group or alphabet path
     short = [f"{k}: {image_set.class_names[c].rsplit('/', 1)[-1][:14]}" for k, c in enumerate(spec.class_ids)]
     q = len(episode.query_y)

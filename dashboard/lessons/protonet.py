@@ -14,7 +14,7 @@ from core.analysis.projection import pca
 from core.episodes import Episode
 from core.learners.protonet import ProtoNet
 from core.store import CheckpointError
-from dashboard import loaders, state, widgets
+from dashboard import episode_view, loaders, state
 from dashboard.charts import lessons as charts
 from dashboard.i18n import register
 from dashboard.lessons.kit import TEXT as KIT
@@ -155,7 +155,7 @@ def render(ctx: Context) -> None:
     image_set, spec, episode = episode_controls(ctx)
     learner = chosen_learner(image_set)
     walk = walkthrough(learner, episode)
-    names = [widgets.class_label(image_set, c) for c in spec.class_ids]
+    names = [episode_view.class_label(image_set, c) for c in spec.class_ids]
     s, q = len(episode.support_y), len(episode.query_y)
     qy = episode.query_y.numpy()
     ctx.clamp("query", q - 1)

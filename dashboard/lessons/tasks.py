@@ -20,7 +20,7 @@ from core.tasks.models import make_task_model
 from core.tasks.similarity import nearest_tasks
 from core.tasks.study import EMBEDDINGS, StudyConfig, library_drawers
 from core.tasks.warmstart import STARTS, compare_starts, solve_tasks
-from dashboard import loaders, state, widgets
+from dashboard import errors, loaders, state
 from dashboard.charts import lessons as charts
 from dashboard.i18n import register
 from dashboard.lessons.kit import Context, Lesson, exercise, session_learner, verdict
@@ -194,7 +194,7 @@ def render(ctx: Context) -> None:
     left.markdown(T("parameter"))
     right.markdown(T("metric", steps=SETTINGS.encoder_steps))
     choice = state.data_choice()
-    with widgets.reported():
+    with errors.reported():
         image_set, split = loaders.image_set(choice), loaders.class_split(choice)
     learner, about, source = session_learner(image_set)
     st.caption(T("learner", what=about))
@@ -205,7 +205,7 @@ def render(ctx: Context) -> None:
         i = int(ctx.control("task", st.slider, T("task"), min_value=0, max_value=NEW_TASKS - 1))
     with cols[2]:
         k = int(ctx.control("k", st.slider, T("k"), min_value=1, max_value=10))
-    with widgets.reported(), st.spinner(T("computing")):
+    with errors.reported(), st.spinner(T("computing")):
         result = cached_map(learner, image_set, split, kind, k, (source, choice))
     n = len(result.related[0])
     chosen = result.neighbours[i]

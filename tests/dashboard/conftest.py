@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.store import RunStore
-from core.training import active_run, train_run
+from core.training.registry import active_run
+from core.training.run import train_run
 from dashboard.state import DataChoice
 from tests.conftest import write_image_folder
 

@@ -115,4 +115,4 @@ def test_tasks_page_says_what_to_change_when_tasks_cannot_be_drawn(open_app, fol
     at.selectbox(key="ta_library").set_value("classes")  # 5 test classes halved: too few for 5-way tasks
     at.toggle(key="ta_run").set_value(True).run()
     assert not at.exception, at.exception
-    assert "lower N" in texts(at.error)
+    assert "use fewer classes per task" in texts(at.error)

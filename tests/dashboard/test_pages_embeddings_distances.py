@@ -8,15 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-import core.analysis  # noqa: F401  at collection: numba's cache then lives in the lasting MetaScope cache (see below)
 from core.store import RunStore
 from dashboard.loaders import projection_jobs
+from dashboard.sidebar import page_path
 from dashboard.state import DataChoice, LearnerRef
-from dashboard.widgets import page_path
-
-# The root conftest moves METASCOPE_CACHE to a per-session folder when the session starts; importing
-# core.analysis before that (above) keeps NUMBA_CACHE_DIR in the lasting cache, so UMAP's numba code
-# is compiled once per machine rather than once per test session (20-60 s).
 
 
 def figure(at, key: str) -> dict:
@@ -147,7 +142,7 @@ def test_distances_say_when_the_learner_does_not_fit_the_data(open_app, folder_c
 
 
 def test_a_maml_run_shows_its_inner_loop_and_the_space_before_and_after_adapting(open_app, folder_choice, tiny_config, tmp_path: Path):
-    from core.training import train_run
+    from core.training.run import train_run
 
     config = tiny_config(folder_choice, episodes=10, method="maml")
     run = RunStore(tmp_path / "maml").create(config)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.episodes import EpisodeSpec
+from dashboard.sidebar import page_path
 from dashboard.state import DataChoice
-from dashboard.widgets import page_path
 
 
 def sidebar_text(at) -> str:
@@ -61,11 +61,11 @@ def test_n_larger_than_the_split_says_what_to_change_and_keeps_the_episode(open_
     before = at.session_state["ms_episode"]
     at.number_input(key="ep_n").set_value(9).run()  # the test split has 5 classes
     assert not at.exception
-    assert "lower N to at most 5" in at.error[0].value
+    assert "9 classes per episode, but this split has only 5; use at most 5" in at.error[0].value
     assert at.session_state["ms_episode"] == before and len(at.image) >= 10  # nothing lost
     at.number_input(key="ep_n").set_value(5)
     at.number_input(key="ep_q").set_value(25).run()  # classes have 20 images
-    assert "lower K or Q so that K + Q <= 20" in at.error[0].value
+    assert "1 support + 25 query images per class make 26, but the smallest class has 20 images" in at.error[0].value
 
 
 def test_pick_classes_by_hand_with_the_group_filter(open_app, folder_choice):

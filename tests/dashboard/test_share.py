@@ -82,7 +82,7 @@ def test_spec_codec_round_trips_and_rejects_garbage():
         ({"lesson": "metric", "loss": "hinge"}, "loss: 'hinge' is not one of contrastive, triplet"),
         ({"lesson": "metric", "normalize": "maybe"}, "normalize: 'maybe' is not on/off"),
         ({"lesson": "metric", "hide": "margin,seed"}, "hide: seed cannot be hidden in this lesson"),
-        ({"lesson": "protonet", "n": "1"}, "n_way=1: an episode needs at least 2 classes"),
+        ({"lesson": "protonet", "n": "1"}, "an episode needs at least 2 classes (got 1)"),
         ({"lesson": "protonet", "seed": "-3"}, "seed: '-3' is not a whole number; using 0"),
         ({"lesson": "protonet", "data": "mnist"}, "data 'mnist' is not a dataset; using glyphs"),
         ({"lesson": "protonet", "split": "dev"}, "split 'dev' does not exist; using test"),

@@ -1,0 +1,94 @@
+"""The dataset picker and the episode views: a class per row with its support and query images, image swapping."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data import DATASETS, ImageSet
+from core.data.registry import default_image_size
+from core.episodes import EpisodeSpec
+from dashboard import state
+from dashboard.charts.images import image_strip, thumbnail
+from dashboard.inputs import keyed
+
+FOLDER_HINTS = {
+    "omniglot": "the Omniglot folder (background/evaluation zips, or alphabet/character/png folders)",
+    "folder": "a folder with one sub-folder of images per class",
+    "mini_imagenet": "the miniImageNet folder (images/ with train.csv, val.csv, test.csv, or train/ val/ test/ class folders)",
+    "tiered_imagenet": "the tieredImageNet folder (train/ val/ test/ class folders)",
+    "cifar_fs": "the folder holding torchvision's cifar-100-python",
+    "fc100": "the folder holding torchvision's cifar-100-python",
+    "cub": "the CUB_200_2011 folder (images/ and classes.txt)",
+}
+
+
+def dataset_picker() -> state.DataChoice | None:
+    """Dataset selector with a folder input where the dataset needs one; None while the folder is missing."""
+    current = state.data_choice()
+    left, right = st.columns([1, 3])
+    name = left.selectbox("Dataset", list(DATASETS), key=keyed("ep_dataset", current.dataset))
+    data_dir = None
+    if name != "glyphs":
+        default = current.data_dir if current.dataset == name else (state.default_omniglot_dir() if name == "omniglot" else "")
+        hint = FOLDER_HINTS[name]
+        data_dir = right.text_input("Data folder", key=keyed(f"ep_dir_{name}", default or ""), placeholder=hint).strip() or None
+        if data_dir is None:
+            st.info(f"Enter the data folder: {hint}.")
+            return None
+    size = current.image_size if current.dataset == name else default_image_size(name)
+    choice = state.DataChoice(name, data_dir, size)
+    state.set_data_choice(choice)
+    return choice
+
+
+def class_label(image_set: ImageSet, class_id: int) -> str:
+    """The class name, with its group (alphabet) unless the name already starts with it."""
+    name = image_set.class_names[class_id]
+    group = image_set.class_groups[class_id] if image_set.class_groups else None
+    return name if group is None or name.startswith(f"{group}/") else f"{name} ({group})"
+
+
+def episode_grid(image_set: ImageSet, spec: EpisodeSpec) -> None:
+    """One row per class: its name, its support images, its query images (28x28 upscaled, sharp)."""
+    k, q = len(spec.support[0]), len(spec.query[0])
+    widths = [1.2, max(k, 2), max(min(q, 10), 3)]
+    head = st.columns(widths)
+    head[1].markdown(f"**Support** · {k} per class")
+    head[2].markdown(f"**Query** · {q} per class")
+    for class_id, support, query in zip(spec.class_ids, spec.support, spec.query, strict=True):
+        label, left, right = st.columns(widths, vertical_alignment="center")
+        label.markdown(f"**{class_label(image_set, class_id)}**")
+        left.image(image_strip(image_set.images[list(support)], scale=3))
+        right.image(image_strip(image_set.images[list(query)], scale=2))
+
+
+def slot_options(spec: EpisodeSpec) -> list[str]:
+    """'part:class_pos:slot' for every image of the episode."""
+    return [f"{part}:{i}:{j}" for part in ("support", "query") for i, row in enumerate(getattr(spec, part)) for j in range(len(row))]
+
+
+def slot_swapper(image_set: ImageSet, spec: EpisodeSpec, limit: int = 24) -> EpisodeSpec | None:
+    """Choose an image of the episode, then a replacement among its class's other images -> the new spec."""
+
+    def describe(option: str) -> str:
+        part, i, j = option.split(":")
+        return f"{class_label(image_set, spec.class_ids[int(i)])} · {part} image {int(j) + 1}"
+
+    slot = st.selectbox("Image to replace", slot_options(spec), format_func=describe, key="ep_slot")
+    part, i, j = slot.split(":")
+    i, j = int(i), int(j)
+    used = set(spec.support[i]) | set(spec.query[i])
+    candidates = [x for x in image_set.indices_of(spec.class_ids[i]).tolist() if x not in used][:limit]
+    current = getattr(spec, part)[i][j]
+    st.image(thumbnail(image_set.images[current], scale=3), caption=f"now: image #{current}")
+    if not candidates:
+        st.info("This class has no other images to swap in.")
+        return None
+    st.caption("Click a replacement from the same class:")
+    columns = st.columns(12)
+    for n, index in enumerate(candidates):
+        with columns[n % 12]:
+            st.image(thumbnail(image_set.images[index], scale=2), caption=f"#{index}")
+            if st.button("Use", key=f"ep_swap_{index}"):
+                return spec.with_image(part, i, j, index)
+    return None
