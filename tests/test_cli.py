@@ -82,13 +82,16 @@ def test_lake_protocol_on_data_without_drawers_is_one_line(trained):
 
 def test_lake_protocol_prints_the_error_and_stores_it(omniglot_dir, tmp_path):
     trained = cli(
-        "train", "--dataset", "omniglot", "--data-dir", str(omniglot_dir), "--n-way", "5", "--q-query", "2", "--episodes", "3",
-        "--val-every", "0", "--aug-rotation", "10", "--within-alphabet", "0.5", "--split-drawers", "--runs-dir", str(tmp_path),
+        "train", "--dataset", "omniglot", "--data-dir", str(omniglot_dir), "--recipe", "lake", "--n-way", "5", "--q-query", "2",
+        "--episodes", "3", "--aug-rotation", "20", "--within-alphabet", "0.5", "--split-drawers", "--runs-dir", str(tmp_path),
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     run_dir = Path(trained.stdout.strip().splitlines()[-1])
-    saved = json.loads((run_dir / "config.json").read_text())["train"]
-    assert saved["aug_rotation"] == 10 and saved["within_alphabet"] == 0.5 and saved["split_drawers"] is True
+    saved = json.loads((run_dir / "config.json").read_text())
+    train = saved["train"]
+    assert saved["recipe"] == "lake" and saved["learner"]["backbone"] == "conv4-global" and train["aug_elastic"] == 0.03  # the recipe's
+    assert train["aug_rotation"] == 20 and train["train_shape"]["n_way"] == 5 and train["episodes"] == 3  # the flags given beside it
+    assert train["within_alphabet"] == 0.5 and train["split_drawers"] is True
     evaluated = cli("eval", "--run", str(run_dir), "--protocol", "lake", "--episodes", "30")
     assert evaluated.returncode == 0, evaluated.stderr
     assert evaluated.stdout.startswith("error: ") and "±" in evaluated.stdout and "30 Lake episodes" in evaluated.stdout
