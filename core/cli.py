@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from core.atomic import StorageError
@@ -154,16 +153,13 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def _eval_lake(a: argparse.Namespace, run: RunDir, learner, experiment, step: int) -> None:
     """Lake's 20-way within-alphabet one-shot protocol; prints the error (percent) with its 95% CI."""
-    from core.lake import LAKE_WAYS, LakeOptions, evaluate_lake
+    from core.lake import LAKE_WAYS, LakeOptions, evaluate_lake, store_result
 
     n_way = a.n_way or LAKE_WAYS
     classes = experiment.split.classes(a.split)
     options = LakeOptions(tta=a.tta, center=a.center, refine=a.refine, balance=a.balance, seed=a.seed)
     result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device, options)
-    name = f"eval-lake-{a.split}.json" if n_way == LAKE_WAYS else f"eval-lake-{a.split}-{n_way}w.json"
-    if not options.plain:
-        name = name.replace(".json", f"-{options.tag}.json")
-    run.write_json(name, {**result.to_dict(), "checkpoint_step": step, "split": a.split, "seed": a.seed, "options": asdict(options)})
+    name = store_result(run, result, a.split, options, step, a.seed)
     where = f"{result.episodes} Lake episodes, {n_way}-way within an alphabet, {a.split} split"
     print(f"{result.summary()}  (percent, 95% CI; {where}, {result.seconds:.2f} s)")
     print(f"figures written to {run.path / name}", file=sys.stderr)

@@ -19,6 +19,7 @@ from core.data.base import DataError, ImageSet
 from core.episodes import to_float
 from core.evaluation import mean_ci95, score_by_index
 from core.learners import MetaLearner
+from core.store import RunDir
 
 LAKE_WAYS = 20  # characters per episode in Lake's runs
 
@@ -276,6 +277,26 @@ def lake_result(wrong: torch.Tensor, alphabets: Sequence[str], seconds: float = 
     error, ci = mean_ci95(per_episode)
     by_alphabet = {a: per_episode[[i for i, b in enumerate(alphabets) if b == a]].mean().item() for a in sorted(set(alphabets))}
     return LakeResult(error, ci, len(per_episode), wrong.shape[1], per_episode.tolist(), by_alphabet, seconds)
+
+
+def stored_name(split: str, n_way: int, options: LakeOptions) -> str:
+    """The file a Lake evaluation is kept in, in its run folder: eval-lake-<split>[-<n>w][-<options>].json."""
+    parts = [f"eval-lake-{split}", "" if n_way == LAKE_WAYS else f"{n_way}w", options.tag]
+    return "-".join(p for p in parts if p) + ".json"
+
+
+def store_result(run: RunDir, result: LakeResult, split: str, options: LakeOptions, step: int, seed: int) -> str:
+    """Write `result` into the run folder (the CLI and the Runs page alike) -> the file name."""
+    name = stored_name(split, result.n_way, options)
+    run.write_json(name, {**result.to_dict(), "checkpoint_step": step, "split": split, "seed": seed, "options": asdict(options)})
+    return name
+
+
+def stored_results(run: RunDir) -> list[dict]:
+    """The Lake evaluations kept in a run folder, as written by store_result, the plain one first."""
+    found = [(path.name, run.read_json(path.name)) for path in sorted(run.path.glob("eval-lake-*.json"))]
+    results = [{**data, "file": name} for name, data in found if isinstance(data, dict) and data.get("protocol") == "lake"]
+    return sorted(results, key=lambda r: (len(r["file"]), r["file"]))
 
 
 def _float(images: torch.Tensor, device: torch.device | str) -> torch.Tensor:

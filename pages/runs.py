@@ -6,6 +6,7 @@ import streamlit as st
 from core.store import CheckpointError, RunStore
 from dashboard import errors, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
+from dashboard.lake_view import lake_panel
 
 sidebar.sidebar()
 st.title("Runs")
@@ -43,6 +44,7 @@ with one:
         with st.expander("Config"):
             st.json({"config": config.to_dict(), "run": info}, expanded=2)
         run_panels.evaluation_panel(run, config)
+        lake_panel(run, config)
         if train or val:
             csv = pd.DataFrame(run.metrics()).to_csv(index=False)
             st.download_button("Download metrics (CSV)", csv, file_name=f"{run.id}-metrics.csv", mime="text/csv", key="rn_csv")
