@@ -17,7 +17,6 @@ import json
 import platform
 import sys
 import time
-from dataclasses import fields
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig  # noqa: E402
+from core.config import EpisodeShape, RunConfig  # noqa: E402
 from core.evaluation import evaluate  # noqa: E402
 from core.experiment import Experiment, load_learner  # noqa: E402
 from core.lake import LakeOptions, evaluate_lake  # noqa: E402
@@ -70,18 +69,9 @@ EVAL_OPTIONS = {
 }
 
 
-def config_from_flat(values: dict) -> RunConfig:
-    """A RunConfig from flat field values (n_way / k_shot / q_query make the training shape)."""
-    learner_keys = {f.name for f in fields(LearnerConfig)}
-    learner = {k: v for k, v in values.items() if k in learner_keys}
-    train = {k: v for k, v in values.items() if k not in learner_keys and k not in ("n_way", "k_shot", "q_query")}
-    shape = EpisodeShape(values.get("n_way", 20), values.get("k_shot", 1), values.get("q_query", 5))
-    return RunConfig(LearnerConfig(**learner), TrainConfig(train_shape=shape, **train))
-
-
 def measure(name: str, values: dict, runs_dir: Path) -> dict:
     """Train one variant, then its Lake errors (val 17-way, test 20-way, per eval option) and 5w1s accuracy."""
-    config = config_from_flat(values)
+    config = RunConfig.from_flat(values)
     experiment = Experiment.from_config(config.train)
     run = RunStore(runs_dir).create(config)
     start = time.perf_counter()
