@@ -31,14 +31,21 @@ def lake_panel(run: RunDir, config: RunConfig) -> None:
     )
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     episodes = int(left.number_input("Lake episodes", min_value=10, max_value=5000, value=200, step=100, key="rn_lake_episodes"))
-    if config.train.dataset in LAKE_DATASETS and right.button("Evaluate on Lake's test", key="rn_lake", icon=":material/fact_check:"):
+    checkpoints = run.checkpoints()
+    if config.train.dataset in LAKE_DATASETS and right.button(
+        "Evaluate on Lake's test",
+        key="rn_lake",
+        icon=":material/fact_check:",
+        disabled=not checkpoints,
+        help=None if checkpoints else "no checkpoint yet",
+    ):
         with st.spinner(f"Scoring {episodes} Lake episodes of the test alphabets…"):
             try:
                 learner = loaders.learner(state.LearnerRef(str(run.path), None, config.learner.method))
                 choice = loaders.run_data_choice(config)
                 classes = loaders.class_split(choice, config.train.split_seed).classes("test")
                 result = evaluate_lake(learner, loaders.image_set(choice), classes, episodes, seed=0)
-                store_result(run, result, "test", LakeOptions(), run.checkpoints()[-1].step, seed=0)
+                store_result(run, result, "test", LakeOptions(), checkpoints[-1].step, seed=0)
                 results = stored_results(run)
             except USER_ERRORS as exc:
                 show_error(exc)
