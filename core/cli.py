@@ -29,7 +29,7 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
     "data_dir": ("--data-dir", str, "folder of the dataset (Omniglot zips or folders, class sub-folders, a benchmark's folder)", None),
     "image_size": ("--image-size", int, "pixels a side (default: 84 for the ImageNet-like benchmarks, 32 for CIFAR, else 28)", None),
     "method": ("--method", str, "the learner", None),
-    "backbone": ("--backbone", str, "the image encoder", ("conv4", "resnet12")),
+    "backbone": ("--backbone", str, "the image encoder", None),
     "distance": ("--distance", str, "metric of metric-based learners", ("euclidean", "cosine")),
     "margin": ("--margin", float, "contrastive / triplet loss margin", None),
     "fce": ("--fce", bool, "Matching Networks: full-context embeddings", None),
@@ -59,6 +59,14 @@ TRAIN_FLAGS: dict[str, tuple[str, Any, str, tuple[str, ...] | None]] = {
                   ("auto", "fp32", "bf16")),
     "compile": ("--compile", str, "torch.compile the training loss (reduce-overhead: CUDA graphs on a GPU)",
                 ("off", "default", "reduce-overhead")),
+    "within_alphabet": ("--within-alphabet", float, "share of training episodes from one alphabet (0..1)", None),
+    "split_drawers": ("--split-drawers", bool, "training support by one drawer, queries by others (k-shot 1)", None),
+    "aug_rotation": ("--aug-rotation", float, "augmentation: rotation, degrees (0: off)", None),
+    "aug_shear": ("--aug-shear", float, "augmentation: shear, degrees (0: off)", None),
+    "aug_scale": ("--aug-scale", float, "augmentation: scale, relative (0: off)", None),
+    "aug_translate": ("--aug-translate", float, "augmentation: shift, fraction of the side (0: off)", None),
+    "aug_elastic": ("--aug-elastic", float, "augmentation: elastic distortion, fraction of the side (0: off)", None),
+    "aug_thickness": ("--aug-thickness", float, "augmentation: stroke thickness, 0..1 (0: off)", None),
 }  # fmt: skip
 OTHER_FLAGS = {"runs_dir": "--runs-dir", "init_from": "--init-from", "run": "--run", "episodes": "--episodes", "resume": "--resume"}
 
@@ -107,6 +115,7 @@ def flag_of(setting: str | None) -> str | None:
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The training flags; each absent flag keeps its default (or the recipe's value)."""
     from core.learners import LEARNERS
+    from core.models.backbones import BACKBONES
 
     defaults = RunConfig().to_flat()
     p.add_argument(
@@ -114,7 +123,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         help="start from a named recipe; flags given beside it override it (default: none, each flag's own default)",
     )  # fmt: skip
     for key, (flag, kind, text, choices) in TRAIN_FLAGS.items():
-        choices = tuple(LEARNERS) if key == "method" else choices
+        choices = {"method": tuple(LEARNERS), "backbone": tuple(BACKBONES)}.get(key, choices)
         if kind is bool:
             negated = flag.startswith("--no-")  # --no-rotations: the setting is on unless the flag is given
             action = "store_false" if negated else "store_true"
@@ -185,11 +194,27 @@ def cmd_eval(a: argparse.Namespace) -> None:
     learner, config, checkpoint = load_learner(run, a.checkpoint)
     experiment = Experiment.from_config(config.train, hooks=terminal_hooks())
     learner = learner.to(experiment.device)
-    shape = EpisodeShape(a.n_way, a.k_shot, a.q_query)
-    result = evaluate(learner, experiment.pool(a.split), shape, a.episodes, a.seed)
+    if a.protocol == "lake":
+        return _eval_lake(a, run, learner, experiment, checkpoint.step)
+    shape = EpisodeShape(a.n_way or 5, a.k_shot, a.q_query)
+    result = evaluate(learner, experiment.pool(a.split), shape, a.episodes or 600, a.seed)
     name = f"eval-{a.split}-{shape.n_way}w{shape.k_shot}s.json"
     run.write_json(name, {**result.to_dict(), "checkpoint_step": checkpoint.step, "split": a.split, "seed": a.seed})
     print(f"{result.summary()}  ({result.episodes} episodes, {a.split} split, {result.seconds:.2f} s)")
+    print(f"figures written to {run.path / name}", file=sys.stderr)
+
+
+def _eval_lake(a: argparse.Namespace, run: RunDir, learner, experiment, step: int) -> None:
+    """Lake's 20-way within-alphabet one-shot protocol; prints the error (percent) with its 95% CI."""
+    from core.lake import LAKE_WAYS, LakeOptions, evaluate_lake, store_result
+
+    n_way = a.n_way or LAKE_WAYS
+    classes = experiment.split.classes(a.split)
+    options = LakeOptions(tta=a.tta, center=a.center, refine=a.refine, balance=a.balance, seed=a.seed)
+    result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device, options)
+    name = store_result(run, result, a.split, options, step, a.seed)
+    where = f"{result.episodes} Lake episodes, {n_way}-way within an alphabet, {a.split} split"
+    print(f"{result.summary()}  (percent, 95% CI; {where}, {result.seconds:.2f} s)")
     print(f"figures written to {run.path / name}", file=sys.stderr)
 
 
@@ -260,15 +285,30 @@ def build_parser() -> ArgumentParser:
     train = sub.add_parser("train", help="meta-train a learner; prints the run folder last")
     add_train_args(train)
     train.set_defaults(func=cmd_train)
-    ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes")
+    ev = sub.add_parser("eval", help="accuracy ± 95%% CI over test episodes, or Lake's one-shot error (--protocol lake)")
     ev.add_argument("--run", type=path_text, required=True, help="the run folder (required)")
-    ev.add_argument("--n-way", type=int, default=5, help="classes per test episode (default: 5)")
+    ev.add_argument(
+        "--protocol", default="episodes", choices=("episodes", "lake"),
+        help="episodes: random N-way K-shot episodes; lake: Lake's 20-way within-alphabet one-shot runs, support and "
+        "queries by two drawers (Omniglot only), printed as error %% ± 95%% CI (default: episodes)",
+    )  # fmt: skip
+    ev.add_argument("--n-way", type=int, default=None, help="classes per test episode (default: 5; 20 for --protocol lake)")
     ev.add_argument("--k-shot", type=int, default=1, help="support images per class (default: 1)")
     ev.add_argument("--q-query", type=int, default=15, help="query images per class (default: 15)")
-    ev.add_argument("--episodes", type=whole(1, MAX_STEPS), default=600, help="test episodes (default: 600)")
+    ev.add_argument("--episodes", type=whole(1, MAX_STEPS), default=None, help="test episodes (default: 600; 1000 for --protocol lake)")
     ev.add_argument("--split", default="test", choices=("train", "val", "test"), help="classes to draw from (default: test)")
     ev.add_argument("--checkpoint", type=whole(0, 2**63 - 1), default=None, help="step of the checkpoint (default: latest)")
     ev.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="seed of the test episodes (default: 0)")
+    ev.add_argument(
+        "--tta", type=whole(0, 1024), default=0, help="lake: augmented copies of each image averaged in embedding space (default: 0)"
+    )
+    ev.add_argument(
+        "--center", action="store_true", help="lake, transductive: center supports and queries on their own means (default: off)"
+    )
+    ev.add_argument(
+        "--refine", type=whole(0, 1000), default=0, help="lake, transductive: steps moving prototypes toward their queries (default: 0)"
+    )
+    ev.add_argument("--balance", action="store_true", help="lake, transductive: one query per character (Sinkhorn) (default: off)")
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", help="classify query images from a support folder; CSV on stdout")
     pr.add_argument("--run", type=path_text, required=True, help="the run folder (required)")

@@ -170,6 +170,15 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast where the hardware computes it, else fp32) | fp32 | bf16
     compile: str = "off"  # off | default | reduce-overhead: torch.compile the training loss (CUDA graphs on a GPU)
+    # Lake-like training episodes (core.hard_episodes) and augmentation (core.augment); 0 / False: off
+    within_alphabet: float = 0.0  # share of training episodes whose classes all come from one alphabet (class group)
+    split_drawers: bool = False  # every class's support by one drawer, the queries by others (k_shot 1; needs drawers)
+    aug_rotation: float = 0.0  # degrees, +-
+    aug_shear: float = 0.0  # degrees, +-
+    aug_scale: float = 0.0  # relative size change, +-
+    aug_translate: float = 0.0  # shift as a fraction of the side, +-
+    aug_elastic: float = 0.0  # largest smooth random displacement, fraction of the side
+    aug_thickness: float = 0.0  # largest blend toward strokes one pixel thicker or thinner, 0..1
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -205,6 +214,19 @@ class TrainConfig:
         )
         modes = ("off", "default", "reduce-overhead")
         _check(self.compile in modes, "compile", f"unknown compile mode '{self.compile}'; use off, default or reduce-overhead")
+        _check(0 <= self.within_alphabet <= 1, "within_alphabet", f"a share of episodes: use 0 to 1 (got {self.within_alphabet})")
+        _check(
+            not self.split_drawers or self.train_shape.k_shot == 1,
+            "split_drawers",
+            "split drawers take each support image from one drawer: use 1 support image per class",
+        )
+        for name, top in AUGMENT_LIMITS.items():
+            value = getattr(self, f"aug_{name}")
+            _check(0 <= value <= top, f"aug_{name}", f"augmentation {name}: use 0 (off) to {top} (got {value})")
+
+
+# largest strength of each augmentation (TrainConfig.aug_*): rotation, shear in degrees, the others relative
+AUGMENT_LIMITS = {"rotation": 180, "shear": 60, "scale": 0.5, "translate": 0.5, "elastic": 0.25, "thickness": 1}
 
 
 # flat names of the episode shapes: training episodes, and validation episodes (their K is the training K)

@@ -13,6 +13,7 @@ from core.data import ClassSplit, ImageSet, load_dataset, split_classes
 from core.data.cache import NO_HOOKS, Hooks
 from core.device import resolve_device
 from core.episodes import ClassPool, check_shape
+from core.hard_episodes import training_sampler
 from core.learners import MetaLearner, learner_class, make_learner
 from core.models.backbones import backbone_class
 from core.store import Checkpoint, CheckpointError, RunDir, read_checkpoint
@@ -59,13 +60,16 @@ def preflight(
 ) -> Experiment:
     """Everything that can be checked before a run folder exists, for the CLI and the dashboard alike:
     the learner and backbone names, the data (loaded, or `image_set` when given), the device, that
-    the training episodes fit the train split, that the images are large enough for the backbone and the
-    learner small enough for the memory free, and that `init_from` (a checkpoint to start from) fits it.
+    the training episodes fit the train split (its alphabets and drawers too, where the episodes need them), that
+    the images are large enough for the backbone and the learner small enough for the memory free, and that
+    `init_from` (a checkpoint to start from) fits it.
     -> the Experiment to train with."""
     learner_class(config.learner.method)
     backbone_class(config.learner.backbone)
     experiment = Experiment.from_config(config.train, image_set, hooks)
     experiment.check("train", config.train.train_shape, config.train.rotations)
+    if config.train.within_alphabet or config.train.split_drawers:  # these need alphabets / drawers: the sampler checks
+        training_sampler(experiment.pool("train", config.train.rotations), config.train)
     check_image_size(config.learner, experiment.image_set.image_shape)
     check_memory(config.learner, experiment.image_set.image_shape, experiment.device)
     if init_from is not None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import RunConfig
+from core.config import AUGMENT_LIMITS, RunConfig
 from core.learners import LEARNERS, learner_class
 from core.learners.functional import FastWeightLearner
 from core.models.backbones import BACKBONES
@@ -17,7 +17,9 @@ from dashboard.inputs import keyed
 from dashboard.labels import FAMILIES, label
 
 FIRST_TRY_EPISODES = 200  # a run long enough to see curves move, short enough to wait for
-SHARED = ("method", "backbone", "distance", "optimizer", "lr", "episodes", "n_way", "k_shot", "q_query", "meta_batch", "seed", "rotations")
+AUGMENTATION = tuple(f"aug_{name}" for name in AUGMENT_LIMITS)  # strengths of the training augmentation (core.augment)
+SHARED = ("method", "backbone", "distance", "optimizer", "lr", "episodes", "n_way", "k_shot", "q_query", "meta_batch", "seed", "rotations",
+          *AUGMENTATION)  # fmt: skip
 VAL_N_WAY = RunConfig().train.eval_shape.n_way  # the validation episodes' classes (fewer where the val split is smaller)
 PER_LEARNER = ("n_way", "k_shot", "q_query", "lr", "meta_batch")  # what a learner's recipe sets besides its own settings
 INNER_LOOP_RECIPE = "fomaml"  # a learner with an inner loop but no recipe (finetune) trains as the MAML family does
@@ -104,6 +106,8 @@ def train_form(disabled: bool) -> dict[str, Any]:
     with st.expander(tr("More: seed and augmentation")):
         v["seed"] = widget(st, "seed", min_value=0)
         v["rotations"] = widget(st, "rotations")
+        for name in AUGMENTATION:  # 0: off
+            v[name] = widget(st, name, min_value=0.0, step=1.0 if name in ("aug_rotation", "aug_shear") else 0.01)
     v["recipe"] = st.session_state.get("tr_recipe") or None
     state.set_train_form({**state.train_form(), **v})
     return v

@@ -7,6 +7,7 @@ from core.store import CheckpointError, RunStore
 from dashboard import access, errors, external_run, loaders, run_panels, sidebar, state
 from dashboard.charts.training import METRIC_LABELS, compare_curves, split_records, training_curves
 from dashboard.i18n import tr
+from dashboard.lake_view import lake_panel
 from dashboard.visitor import visitor_id
 
 sidebar.sidebar()
@@ -56,6 +57,7 @@ with one:
         with st.expander(tr("Config")):
             st.json({"config": config.to_dict(), "run": info}, expanded=2)
         run_panels.evaluation_panel(run, config)
+        lake_panel(run, config)
         if train or val:
             csv = pd.DataFrame(run.metrics()).to_csv(index=False)
             st.download_button(tr("Download metrics (CSV)"), csv, file_name=f"{run.id}-metrics.csv", mime="text/csv", key="rn_csv")

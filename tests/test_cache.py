@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,20 @@ def test_unreadable_rows_are_dropped_from_the_file(data: Path, tmp_path: Path, m
     assert any("class1/2.bmp" in w for w in image_set.warnings)
     good = load_folder(data, image_size=8, cache_root=tmp_path / "other")
     assert torch.equal(image_set.images, good.images)
+
+
+def test_drawers_are_kept_beside_their_rows(tmp_path: Path):
+    """Who drew each image (Omniglot) is stored with the entry, and a dropped row takes its drawer with it."""
+    images = np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1).repeat(4, 2).repeat(4, 3)
+    decode = lambda i: "unreadable" if i == 2 else images[i]  # noqa: E731
+    plan = cache.Plan(
+        items=range(6), labels=[0, 0, 0, 1, 1, 1], class_names=("a", "b"), prepare=lambda: cache.Decoder((1, 4, 4), decode, workers=1),
+        drawers=[11, 12, 13, 14, 15, 16],
+    )  # fmt: skip
+    source = cache.Source("drawn", "k1", None, tmp_path / "c")
+    built = cache.load_cached(source, lambda: plan)
+    cache._VERIFIED.clear()
+    read = cache.load_cached(source, lambda: pytest.fail("rebuilt"))
+    for image_set in (built, read):
+        assert image_set.drawers.tolist() == [11, 12, 14, 15, 16] and image_set.images[:, 0, 0, 0].tolist() == [0, 1, 3, 4, 5]
+    assert cache.load_cached(cache.Source("plain", "k2", None, tmp_path / "c"), lambda: replace(plan, drawers=None)).drawers is None

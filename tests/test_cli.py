@@ -73,6 +73,34 @@ def test_train_eval_round_trip(trained):
     assert figures["episodes"] == 50 and len(figures["confusion"]) == len(figures["class_names"])
 
 
+def test_lake_protocol_on_data_without_drawers_is_one_line(trained):
+    trained, _ = trained
+    run_dir = trained.stdout.strip().splitlines()[-1]
+    refused = cli("eval", "--run", run_dir, "--protocol", "lake")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "needs alphabet and drawer information" in refused.stderr
+
+
+def test_lake_protocol_prints_the_error_and_stores_it(omniglot_dir, tmp_path):
+    trained = cli(
+        "train", "--dataset", "omniglot", "--data-dir", str(omniglot_dir), "--recipe", "lake", "--n-way", "5", "--q-query", "2",
+        "--episodes", "3", "--aug-rotation", "20", "--within-alphabet", "0.5", "--split-drawers", "--runs-dir", str(tmp_path),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    run_dir = Path(trained.stdout.strip().splitlines()[-1])
+    saved = json.loads((run_dir / "config.json").read_text())
+    train = saved["train"]
+    assert saved["recipe"] == "lake" and saved["learner"]["backbone"] == "conv4-global" and train["aug_elastic"] == 0.03  # the recipe's
+    assert train["aug_rotation"] == 20 and train["train_shape"]["n_way"] == 5 and train["episodes"] == 3  # the flags given beside it
+    assert train["within_alphabet"] == 0.5 and train["split_drawers"] is True
+    evaluated = cli("eval", "--run", str(run_dir), "--protocol", "lake", "--episodes", "30")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.startswith("error: ") and "±" in evaluated.stdout and "30 Lake episodes" in evaluated.stdout
+    figures = json.loads((run_dir / "eval-lake-test.json").read_text())
+    assert figures["protocol"] == "lake" and figures["episodes"] == 30 and figures["n_way"] == 20
+    assert f"error: {figures['error']:.2f} ± {figures['ci95']:.2f}" in evaluated.stdout
+
+
 def _write_png(image, path: Path) -> None:
     from PIL import Image
 

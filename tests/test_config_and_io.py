@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import re
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def test_run_config_round_trip():
         (lambda: EpisodeShape(5, 0, 1), "at least 1 support"),
         (lambda: make_learner(LearnerConfig(method="nope"), 1, 28), "unknown learner 'nope'; choose one of: protonet"),
         (lambda: preflight(RunConfig(LearnerConfig(method="nope"))), "unknown learner 'nope'"),
-        (lambda: preflight(RunConfig(LearnerConfig(backbone="vgg"))), "unknown backbone 'vgg'; choose one of: conv4, resnet12"),
+        (lambda: preflight(RunConfig(LearnerConfig(backbone="vgg"))), "unknown backbone 'vgg'; choose one of: conv4, conv4-"),
         (lambda: LearnerConfig(distance="manhattan"), "unknown distance"),
         (lambda: TrainConfig(lr=0), "learning rate"),
         (lambda: RunConfig.from_flat({"n_way": 5, "nosuch": 1}), "unknown settings: nosuch"),
@@ -72,6 +73,19 @@ def test_flat_values_round_trip_and_recipes_apply_under_the_given_values():
     assert made.train.eval_shape == EpisodeShape(5, 1, 15)  # validation: 5-way, 15 queries, the training K
     for recipe in RECIPES.values():
         RunConfig.from_flat(with_recipe(recipe.name, {}))  # every recipe is a valid config
+
+
+def test_lake_recipe_sets_its_values_and_yields_to_given_ones():
+    lake = RunConfig.from_flat(with_recipe("lake", {"dataset": "omniglot"}))
+    assert (lake.learner.method, lake.learner.backbone, lake.train.train_shape) == ("protonet", "conv4-global", EpisodeShape(30, 1, 5))
+    assert (lake.train.aug_rotation, lake.train.aug_shear, lake.train.aug_scale, lake.train.aug_translate, lake.train.aug_elastic) == (
+        10.0, 10.0, 0.1, 0.05, 0.03,
+    )  # fmt: skip
+    assert lake.train.aug_thickness == 0 and lake.train.within_alphabet == 0 and lake.train.val_every == 0 and lake.train.lr == 0.002
+    given = RunConfig.from_flat(with_recipe("lake", {"aug_elastic": 0.0, "n_way": 20, "backbone": "conv4"}))
+    assert given.train.aug_elastic == 0 and given.train.train_shape.n_way == 20 and given.learner.backbone == "conv4"
+    assert given.train.aug_rotation == 10.0 and given.recipe == "lake"  # the rest still from the recipe
+    assert RunConfig.from_dict(json.loads(given.to_json())) == given  # saved with the run, name and values
 
 
 def test_atomic_write_keeps_previous_file_when_the_disk_is_full(tmp_path):

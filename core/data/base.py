@@ -50,6 +50,8 @@ class ImageSet:
     class_splits: the split ("train" / "val" / "test") each class belongs to when the dataset brings its
         standard split (the named benchmarks), else None and split_classes draws one.
     normalisation: mean / std applied where the images become floats, or None for plain [0, 1].
+    drawers: int64 (n,), who drew each image (Omniglot: the file name's suffix, 1..20 within an alphabet),
+        or None when the data does not say.
     """
 
     name: str
@@ -61,6 +63,7 @@ class ImageSet:
     warnings: tuple[str, ...] = ()  # e.g. files skipped as unreadable, shown to the user
     class_splits: tuple[str, ...] | None = None
     normalisation: Normalisation | None = None
+    drawers: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -73,6 +76,8 @@ class ImageSet:
             raise DataError(f"{self.name}: class_splits must name one of {SPLIT_NAMES} per class")
         if self.normalisation is not None and len(self.normalisation.mean) != self.images.shape[1]:
             raise DataError(f"{self.name}: normalisation has {len(self.normalisation.mean)} channels, images {self.images.shape[1]}")
+        if self.drawers is not None and self.drawers.shape != self.labels.shape:
+            raise DataError(f"{self.name}: {self.drawers.numel()} drawers for {self.images.shape[0]} images")
         if self.images.shape[0] == 0:
             raise DataError(f"{self.name}: no images found in {self.source or 'the source'}")
 

@@ -5,7 +5,8 @@ An entry is a folder <cache>/datasets/<name>-<key>/ holding
                        episodes read only the rows they use (a dataset larger than memory trains)
   labels-<build>.i64   the class id of each row
   sources-<build>.tsv  what it was built from: path, size, mtime and sha256 of every source file
-  meta.json            shapes, names, the checksums of all of the above and of itself; written last
+  meta.json            shapes, names (and who drew each image, where the data says), the checksums of all of
+                       the above and of itself; written last
   progress.json        while building only: the chunks done so far, so an interrupted build resumes
 A damaged entry (pixels, labels, names), a changed source folder, or a source rewritten with the
 same size and time is rebuilt with a notice, never used silently. The key names what determines the
@@ -74,6 +75,7 @@ class Plan:
     normalisation: Normalisation | None = None
     item_name: Callable[[Any], str] = str  # how a skipped item is named in the warnings
     accept: Callable[[list[str], list[str]], None] | None = None  # (kept class names, warnings): raise DataError if unusable
+    drawers: Sequence[int] | None = None  # who drew each item (Omniglot), kept in meta.json: a few KB
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def plan_of(image_set: ImageSet) -> Plan:
         source=image_set.source,
         warnings=image_set.warnings,
         normalisation=image_set.normalisation,
+        drawers=None if image_set.drawers is None else image_set.drawers.tolist(),
     )
 
 
@@ -283,6 +286,7 @@ def _image_set(entry: Path, meta: dict[str, Any]) -> ImageSet:
         warnings=tuple(meta["warnings"]),
         class_splits=None if meta["class_splits"] is None else tuple(meta["class_splits"]),
         normalisation=None if norm is None else Normalisation(tuple(norm["mean"]), tuple(norm["std"])),
+        drawers=None if meta.get("drawers") is None else torch.tensor(meta["drawers"], dtype=torch.int64),
     )
 
 
@@ -433,6 +437,7 @@ def _finish(source: Source, plan: Plan, state: _Build, shape: tuple[int, int, in
         "labels_sha256": hashlib.sha256(labels_bytes).hexdigest(), "sources_sha256": hashlib.sha256(sources_bytes).hexdigest(),
         "class_names": names, "class_groups": groups, "class_splits": splits, "source": plan.source, "warnings": notes,
         "normalisation": None if norm is None else {"mean": list(norm.mean), "std": list(norm.std)},
+        "drawers": None if plan.drawers is None else [int(d) for d, kept in zip(plan.drawers, keep, strict=True) if kept],
     }  # fmt: skip
     meta["checksum"] = _meta_checksum(meta)
     atomic_write_text(entry / "meta.json", json.dumps(meta))

@@ -20,6 +20,7 @@ LAKE_ZIPS = ("images_background.zip", "images_evaluation.zip", "images_backgroun
 TORCHVISION_FOLDER = "omniglot-py"  # what torchvision.datasets.Omniglot creates under its root
 DECODER = "invert-lanczos-v2"  # in the cache key: change it when decoding changes what comes out
 _CHARACTER = re.compile(r"character\d+")
+_DRAWER = re.compile(r"\d+_(\d+)\.png", re.IGNORECASE)  # Lake's file names: <character id>_<drawer>.png
 MAX_MEMBER_BYTES = 16 << 20  # an Omniglot PNG is ~1 KB; a larger zip member is not one and is not read into memory
 HOW_TO_FIX = (
     "point the data folder at a folder holding Lake's zips (images_background.zip, images_evaluation.zip, "
@@ -44,10 +45,12 @@ def load_omniglot(
     torchvision's root (omniglot-py/...). None: $METASCOPE_OMNIGLOT, then <cache>/omniglot.
     An image present in several sources (Greek and Latin are in both minimal sets) counts once.
     Returns images uint8 (n, 1, image_size, image_size), class names "Alphabet/characterNN",
-    class groups = alphabets, all sorted by (alphabet, character, file).
+    class groups = alphabets, drawers (n,) from the file names (None if a name lacks one),
+    all sorted by (alphabet, character, file).
     """
     sources = _resolve_sources(data_dir, download, cache_root)
-    key = cache_key(dataset="omniglot", sources=[str(s.resolve()) for s in sources], image_size=image_size, decoder=DECODER)
+    resolved = [str(s.resolve()) for s in sources]
+    key = cache_key(dataset="omniglot", sources=resolved, image_size=image_size, decoder=DECODER, drawers=True)
     files = tuple(f for s in sources for f in ([s] if s.is_file() else sorted(_character_pngs(s))))
     source = Source("omniglot", key, Sources(Path(os.path.commonpath([s if s.is_dir() else s.parent for s in sources])), files), cache_root)
     return load_cached(source, lambda: _plan(sources, image_size), hooks)
@@ -174,4 +177,13 @@ def _plan(sources: list[Path], size: int) -> Plan:
         class_groups=tuple(alphabet for alphabet, _ in classes),
         source="omniglot: " + ", ".join(str(s) for s in sources),
         item_name="/".join,
+        drawers=parse_drawers([name for _, _, name in keys]),
     )
+
+
+def parse_drawers(file_names: list[str]) -> list[int] | None:
+    """The drawer of each file `<character id>_<drawer>.png`; None when any name does not say."""
+    matches = [_DRAWER.fullmatch(name) for name in file_names]
+    if not matches or not all(matches):
+        return None
+    return [int(m.group(1)) for m in matches]

@@ -58,7 +58,7 @@ class Conv4(nn.Module):
     n images are E equal episodes back to back, each normalised by its own batch statistics.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, width: int = 64):
+    def __init__(self, in_channels: int = 1, image_size: int = 28, width: int = 64, global_pool: bool = False):
         super().__init__()
         self.encoder = nn.Sequential(*(conv_block(in_channels if i == 0 else width, width) for i in range(4)))
         side = image_size
@@ -66,12 +66,23 @@ class Conv4(nn.Module):
             side //= 2
         if side < 1:
             raise ConfigError(f"images of {image_size} pixels are too small for Conv-4; use at least 16 pixels", "image_size")
+        if global_pool:  # the last pool takes the whole map: an odd side (28 px: 3x3) loses no row or column
+            self.encoder[-1][2] = nn.AdaptiveMaxPool2d(1)
+            side = 1
         self.out_dim = width * side * side
         channels_last(self)
 
     def forward(self, x: torch.Tensor, episodes: int = 1) -> torch.Tensor:
         # flatten keeps the logical (c, h, w) order whatever the memory layout
         return run_episodes(self.encoder, x, episodes).flatten(1)
+
+
+class Conv4Global(Conv4):
+    """Conv-4 whose last block max-pools its whole map: a `width`-d embedding at any image size, indifferent to
+    where in the image a stroke feature sits (the flattened map of a larger image is not)."""
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28, width: int = 64):
+        super().__init__(in_channels, image_size, width, global_pool=True)
 
 
 class ResidualBlock(nn.Module):
@@ -118,7 +129,7 @@ class ResNet12(nn.Module):
         return self.pool(run_episodes(self.encoder, x, episodes)).flatten(1)
 
 
-BACKBONES: dict[str, type[nn.Module]] = {"conv4": Conv4, "resnet12": ResNet12}
+BACKBONES: dict[str, type[nn.Module]] = {"conv4": Conv4, "conv4-global": Conv4Global, "resnet12": ResNet12}
 
 
 def backbone_class(name: str) -> type[nn.Module]:

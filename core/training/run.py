@@ -12,10 +12,10 @@ from core.atomic import StorageError
 from core.config import EpisodeShape, RunConfig
 from core.crashlog import log_traceback
 from core.device import describe_device
-from core.episodes import EpisodeSampler
 from core.errors import explain, one_line
 from core.evaluation import evaluate
 from core.experiment import Experiment, checkpoint_metadata, preflight, warm_start
+from core.hard_episodes import training_sampler
 from core.learners import MetaLearner
 from core.store import HEARTBEAT_S, RunBusyError, RunDir
 from core.training.distributed import Interrupted
@@ -102,8 +102,7 @@ def make_trainer(
     learner = experiment.new_learner(config.learner, seed=train.seed)
     if init_from is not None:
         learner.load_state_dict(warm_start(config.learner, experiment.image_set.image_shape, init_from))
-    shape = train.train_shape
-    sampler = EpisodeSampler(experiment.pool("train", train.rotations), shape.n_way, shape.k_shot, shape.q_query, train.seed)
+    sampler = training_sampler(experiment.pool("train", train.rotations), train)  # within-alphabet, split drawers, augmentation
     # the guard on every process of a job: their weights are equal, so all stop at the same step
     return Trainer(learner, sampler, train, [FiniteGuard(train), *callbacks], controls, validate, peers=peers)
 

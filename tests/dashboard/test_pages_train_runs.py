@@ -12,12 +12,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from core.config import RunConfig
+from core.lake import LakeOptions, lake_result, store_result, stored_results
 from core.store import RunStore
 from core.training.background import start_run
 from core.training.registry import REGISTRY, active_runs, get_run
+from core.training.run import train_run
 from dashboard.sidebar import page_path
 from dashboard.state import ISOLATE_ENV, DataChoice, LearnerRef
-from dashboard.train_form import extra_settings, form_defaults, run_config
+from dashboard.train_form import AUGMENTATION, extra_settings, form_defaults, run_config
 
 JOIN_S = 180
 
@@ -65,7 +68,7 @@ def test_train_shows_learners_with_family_and_only_relevant_settings(open_app, f
 
 def test_method_settings_appear_only_for_the_methods_that_read_them(open_app, folder_choice):
     at = open_app("train", ms_data=folder_choice)
-    common = {"tr_lr", "tr_episodes", "tr_n_way", "tr_k_shot", "tr_q_query", "tr_seed", "tr_rotations"}
+    common = {"tr_lr", "tr_episodes", "tr_n_way", "tr_k_shot", "tr_q_query", "tr_seed", "tr_rotations", *(f"tr_{a}" for a in AUGMENTATION)}
 
     def shown() -> set[str]:
         return {w.key for w in (*at.number_input, *at.checkbox)} - common
@@ -315,6 +318,38 @@ def test_evaluate_shows_accuracy_with_ci_and_a_per_class_table(open_app, runs_di
     at.number_input(key="rn_eval_n").set_value(9)
     at.button(key="rn_eval").click().run()
     assert "9 classes per episode, but this split has only 5" in at.error[0].value and not at.exception
+
+
+def test_lake_test_is_drawn_against_the_published_errors_where_it_is_stored(open_app, runs_dir: Path):
+    by_method = {r.config().learner.method: r for r in RunStore(runs_dir).runs()}
+    wrong = torch.zeros(40, 20)
+    wrong[::4, :3] = 1  # 3 of 20 queries wrong in every fourth episode: 3.75% error
+    store_result(by_method["protonet"], lake_result(wrong, ["Sanskrit"] * 40), "test", LakeOptions(), 30, seed=0)
+    at = open_app("runs", ms_runs_dir=str(runs_dir))
+    at.selectbox(key="rn_pick").set_value(by_method["protonet"].id).run()
+    assert not at.exception
+    fig = figure(at, "rn_lake_chart")
+    run = next(t for t in fig["data"] if t["name"] == "this run (± 95% CI)")
+    assert run["y"] == [pytest.approx(3.75)] and run["error_y"]["array"][0] > 0
+    assert "people 4.5% — 40 people, no background training" in trace_names(fig)
+    assert "deep convnet (minimal) 24% — background set small1 (5 alphabets)" in trace_names(fig)
+    at.selectbox(key="rn_pick").set_value(by_method["pixel_nn"].id).run()  # a folder of images: no alphabets, no drawers
+    assert not at.exception and not any("rn_lake_chart" in c.proto.id for c in at.get("plotly_chart"))
+    assert any("needs each character's alphabet and each image's drawer, which only Omniglot records" in i.value for i in at.info)
+
+
+def test_lake_button_evaluates_an_omniglot_run_and_keeps_the_result(open_app, omniglot_dir: Path, tmp_path: Path):
+    config = RunConfig.from_flat({"dataset": "omniglot", "data_dir": str(omniglot_dir), "n_way": 5, "q_query": 2, "episodes": 2})
+    run = RunStore(tmp_path / "runs").create(config)
+    assert train_run(config, run) == "finished"
+    at = open_app("runs")
+    at.number_input(key="rn_lake_episodes").set_value(20)
+    at.button(key="rn_lake").click().run()
+    assert not at.exception and not at.error
+    (kept,) = stored_results(run)
+    assert kept["episodes"] == 20 and kept["n_way"] == 20 and kept["file"] == "eval-lake-test.json"
+    drawn = next(t for t in figure(at, "rn_lake_chart")["data"] if t["name"] == "this run (± 95% CI)")
+    assert drawn["y"] == [pytest.approx(kept["error"])]
 
 
 def test_compare_runs_overlays_their_curves(open_app, runs_dir: Path):
