@@ -3,6 +3,7 @@ views to compare, the scatter figure, the point inspector and the exports."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,8 +202,9 @@ def subset_for(ctl: Controls, points: PointSet) -> tuple[PointSet, np.ndarray | 
 def inspector(image_set: ImageSet, points: PointSet, picked: list[int]) -> None:
     """One point's image and its nearest neighbours in the original space.
 
-    The box and the picture always name the same point: the box's value is put back among its options whenever the
-    points change (a new episode, another view), where Streamlit would otherwise keep a value the box no longer shows."""
+    The box and the picture always name the same point: the box is keyed by the points it lists, so other points (a new
+    episode, another view) get a new box (the browser would keep the old box's labels, the options' values being the
+    same row numbers), and its value is put back among its options when a selection narrows them."""
     st.markdown(tr("**Inspect a point**"))
 
     def describe(i: int) -> str:
@@ -211,9 +213,10 @@ def inspector(image_set: ImageSet, points: PointSet, picked: list[int]) -> None:
         )
 
     options = picked or list(range(len(points)))
-    if st.session_state.get("em_point") not in options:
-        st.session_state["em_point"] = options[0]
-    row = st.selectbox(tr("Point"), options, key="em_point", format_func=describe)
+    box = f"em_point_{zlib.crc32(np.asarray(points.image_idx, dtype=np.int64).tobytes()):08x}"
+    if st.session_state.get(box) not in options:
+        st.session_state[box] = options[0]
+    row = st.selectbox(tr("Point"), options, key=box, format_func=describe)
     index = int(points.image_idx[row])
     st.image(thumbnail(image_set.images[index], scale=4), width=140, caption=f"{describe(row)} · {tr(str(points.group[row]))}")
     nn_metric = st.radio(tr("Neighbours by"), ["euclidean", "cosine"], horizontal=True, key="em_nn_metric", format_func=tr)

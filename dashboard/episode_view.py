@@ -97,7 +97,10 @@ def slot_swapper(image_set: ImageSet, spec: EpisodeSpec, limit: int = 24) -> Epi
         part, i, j = option.split(":")
         return tr("{cls} · {part} image {n}", cls=class_label(image_set, spec.class_ids[int(i)]), part=tr(part), n=int(j) + 1)
 
-    slot = st.selectbox(tr("Image to replace"), slot_options(spec), format_func=describe, key="ep_slot")
+    # keyed by the episode's classes: a new episode gets a new box (the browser would keep the old labels, as the
+    # options' values are the same), while swapping images keeps the slot chosen
+    slot_key = "ep_slot_" + "-".join(str(c) for c in spec.class_ids)
+    slot = st.selectbox(tr("Image to replace"), slot_options(spec), format_func=describe, key=slot_key)
     part, i, j = slot.split(":")
     i, j = int(i), int(j)
     used = set(spec.support[i]) | set(spec.query[i])

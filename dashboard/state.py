@@ -53,6 +53,7 @@ _DEFAULTS = {
     "ms_shape": EpisodeShape(5, 1, 5),
     "ms_episode_seed": 0,
     "ms_episode": None,  # EpisodeSpec | None
+    "ms_swapping": False,  # an image was just swapped: the swap box stays open
     "ms_fixed_classes": None,  # classes picked by hand for the episode (N follows them), or None: drawn at random
     "ms_saved_episodes": {},  # name -> EpisodeSpec
     "ms_saved_episode_data": {},  # name -> the DataChoice its image indices belong to
@@ -145,6 +146,15 @@ def set_episode_seed(seed: int) -> None:
 
 def episode() -> EpisodeSpec | None:
     return _get("ms_episode")
+
+
+def swapping() -> bool:
+    """Whether the visitor has just swapped an image: the swap box stays open for the next one."""
+    return bool(_get("ms_swapping"))
+
+
+def set_swapping(on: bool) -> None:
+    _set("ms_swapping", bool(on))
 
 
 def set_episode(spec: EpisodeSpec | None) -> None:

@@ -39,9 +39,10 @@ with st.expander(tr("Pick classes by hand")):
 
 episode_view.episode_grid(image_set, spec)
 
-with st.expander(tr("Swap one image")):
+with st.expander(tr("Swap one image"), expanded=state.swapping()):  # open again after a swap: the next one is near
     if (swapped := episode_view.slot_swapper(image_set, spec)) is not None:
         state.set_episode(swapped)
+        state.set_swapping(True)
         st.rerun()
 
 st.subheader(tr("Save this episode"))

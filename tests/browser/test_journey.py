@@ -223,13 +223,19 @@ def hover_first_point(page) -> None:
 def inspector_agrees(page) -> None:
     """The inspector's box and the caption under its picture name the same point (class and image)."""
 
-    def agree() -> bool:
-        box = page.locator(f"{key('em_point')} [data-baseweb='select']").inner_text().strip()
-        captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
-        picture = next(c for c in captions if c.startswith("#"))
-        return bool(box) and " ".join(picture.split()).startswith(" ".join(box.split()))
+    seen: dict[str, str] = {}
 
-    wait_until(agree, 30, "the inspector's box and picture to name the same point")
+    def agree() -> bool:
+        box = " ".join(page.locator('[class*="st-key-em_point_"] input').input_value().split())  # the box is a combobox
+        captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+        pictures = [" ".join(c.split()) for c in captions if c.startswith("#")]  # the inspector's, and the other views'
+        seen.update(box=box, pictures=" | ".join(pictures))
+        return bool(box) and any(p.split(" · ")[:3] == box.split(" · ")[:3] for p in pictures)  # number, class and image
+
+    try:
+        wait_until(agree, 30, "the inspector's box and picture to name the same point")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {seen}") from None
 
 
 def test_journey(page, server: str) -> None:

@@ -90,7 +90,7 @@ def test_pick_classes_by_hand_with_the_group_filter(open_app, folder_choice):
 def test_swap_one_image_for_another_of_the_same_class(open_app, folder_choice):
     at = open_app("episodes", ms_data=folder_choice)
     spec = at.session_state["ms_episode"]
-    at.selectbox(key="ep_slot").set_value("query:2:1").run()
+    next(s for s in at.selectbox if s.key.startswith("ep_slot_")).set_value("query:2:1").run()
     used = set(spec.support[2]) | set(spec.query[2])
     candidate = next(b.key for b in at.button if b.key and b.key.startswith("ep_swap_"))
     new_index = int(candidate.removeprefix("ep_swap_"))
