@@ -59,13 +59,19 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, eve
 
 
 @contextmanager
-def dashboard_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`python -m dashboard` (what scripts/start.sh runs) on a free port, its cache and runs under `tmp`; yields its URL."""
+def dashboard_server(tmp: Path, env: dict[str, str] | None = None, address: str | None = "127.0.0.1") -> Iterator[str]:
+    """`python -m dashboard` (what scripts/start.sh runs) on a free port, its cache and runs under `tmp`; yields its URL.
+
+    address None: none given (neither flag nor environment), so the server binds what the project's config says."""
     port = free_port()
     places = {"METASCOPE_CACHE": str(tmp / "cache"), "METASCOPE_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1"}
     env = {**os.environ, **places, **(env or {})}
     command = [sys.executable, "-m", "dashboard", "--server.headless", "true", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    if address is None:
+        env.pop("STREAMLIT_SERVER_ADDRESS", None)
+    else:
+        command += ["--server.address", address]
     log = (tmp / "server.log").open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

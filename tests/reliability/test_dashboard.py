@@ -12,9 +12,6 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -198,7 +195,7 @@ def listening_addresses(port: int) -> set[str]:
 @pytest.fixture(scope="module")
 def plain_server(tmp_path_factory: pytest.TempPathFactory):
     """`python -m dashboard` started as a user would, with no address given; its data roots: one temporary folder."""
-    from tests.browser.test_journey import START_TIMEOUT_S, free_port, wait_until
+    from tests.browser.test_journey import dashboard_server
 
     if not Path("/proc/net/tcp").exists():
         pytest.skip("no /proc/net/tcp to read the listening address from")
@@ -206,43 +203,8 @@ def plain_server(tmp_path_factory: pytest.TempPathFactory):
     for name in SECRETS:
         (tmp / "private" / name).mkdir(parents=True)
     (tmp / "data").mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "METASCOPE_CACHE": str(tmp / "cache"),
-        "METASCOPE_RUNS_DIR": str(tmp / "runs"),
-        access.DATA_ROOTS_ENV: str(tmp / "data"),
-    }
-    env.pop("STREAMLIT_SERVER_ADDRESS", None)
-    command = [
-        sys.executable,
-        "-m",
-        "dashboard",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.fileWatcherType",
-        "none",
-    ]
-    log = (tmp / "server.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def healthy() -> bool:
-        assert process.poll() is None, (tmp / "server.log").read_text()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-            return response.read() == b"ok"
-
-    try:
-        wait_until(healthy, START_TIMEOUT_S, "the streamlit health endpoint")
-        yield port, tmp
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with dashboard_server(tmp, {access.DATA_ROOTS_ENV: str(tmp / "data")}, address=None) as url:
+        yield int(url.rsplit(":", 1)[1]), tmp
 
 
 def test_a_started_server_listens_on_loopback_only(plain_server):
