@@ -3,7 +3,6 @@ views to compare, the scatter figure, the point inspector and the exports."""
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +23,7 @@ from dashboard.charts.images import thumbnail
 from dashboard.charts.space import category_colors, embedding_scatter
 from dashboard.episode_view import class_label
 from dashboard.i18n import N_, tr
+from dashboard.inputs import listing_key
 from dashboard.labels import SPLITS
 
 EXPECTED_S_PER_POINT = {"tsne": 0.006, "umap": 0.004}  # on a loaded 2-core CPU: only for the progress bar
@@ -213,7 +213,7 @@ def inspector(image_set: ImageSet, points: PointSet, picked: list[int]) -> None:
         )
 
     options = picked or list(range(len(points)))
-    box = f"em_point_{zlib.crc32(np.asarray(points.image_idx, dtype=np.int64).tobytes()):08x}"
+    box = listing_key("em_point", points.image_idx.tolist())
     if st.session_state.get(box) not in options:
         st.session_state[box] = options[0]
     row = st.selectbox(tr("Point"), options, key=box, format_func=describe)

@@ -12,7 +12,7 @@ from dashboard import access, loaders, state
 from dashboard.charts.images import image_strip, thumbnail
 from dashboard.errors import show_error
 from dashboard.i18n import N_, tr
-from dashboard.inputs import keyed
+from dashboard.inputs import keyed, listing_key
 
 FOLDER_HINTS = {
     "omniglot": N_("the Omniglot folder (background/evaluation zips, or alphabet/character/png folders)"),
@@ -97,9 +97,8 @@ def slot_swapper(image_set: ImageSet, spec: EpisodeSpec, limit: int = 24) -> Epi
         part, i, j = option.split(":")
         return tr("{cls} · {part} image {n}", cls=class_label(image_set, spec.class_ids[int(i)]), part=tr(part), n=int(j) + 1)
 
-    # keyed by the episode's classes: a new episode gets a new box (the browser would keep the old labels, as the
-    # options' values are the same), while swapping images keeps the slot chosen
-    slot_key = "ep_slot_" + "-".join(str(c) for c in spec.class_ids)
+    # a box per set of classes: a new episode gets its own, while swapping images keeps the slot chosen
+    slot_key = listing_key("ep_slot", spec.class_ids)
     slot = st.selectbox(tr("Image to replace"), slot_options(spec), format_func=describe, key=slot_key)
     part, i, j = slot.split(":")
     i, j = int(i), int(j)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -12,6 +14,14 @@ def keyed(key: str, default: Any) -> str:
     if key not in st.session_state:
         st.session_state[key] = default
     return key
+
+
+def listing_key(prefix: str, listed: Iterable[int]) -> str:
+    """A widget key naming what a box lists (e.g. the points or classes behind its options).
+
+    A select box whose option values repeat from one view to the next (row numbers, slot names) keeps the old
+    labels in the browser under one key; a key per listing makes each listing a box of its own."""
+    return f"{prefix}_{zlib.crc32(','.join(str(int(v)) for v in listed).encode()):08x}"
 
 
 def nudge(key: str, delta: int) -> None:
