@@ -12,7 +12,9 @@ Messages from the engine (core) stay English: they are worded for the command li
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import streamlit as st
 
@@ -21,6 +23,7 @@ from dashboard.zh import ZH
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 STRINGS: dict[str, dict[str, str]] = {}  # "namespace.key" -> {"en": ..., "zh": ...}
+_SPOKEN: ContextVar[str | None] = ContextVar("metascope_language", default=None)
 
 
 def fields(text: str) -> set[str]:
@@ -43,16 +46,33 @@ def register(namespace: str, table: dict[str, tuple[str, str]]) -> Callable[...,
 def text(key: str, lang: str | None = None, **values: object) -> str:
     """The string `key` in `lang` (default: the session's language), formatted with `values`."""
     entry = STRINGS[key]
-    chosen = entry.get(lang or state.lang(), entry["en"])
+    chosen = entry.get(lang or current_lang(), entry["en"])
     return chosen.format(**values) if values else chosen
 
 
 def current_lang() -> str:
-    """The session's language; English outside a session (figure builders called from tests or scripts)."""
+    """The language of `speaking(...)` around the call, else the session's; English outside a session (figure
+    builders called from tests or scripts)."""
+    spoken = _SPOKEN.get()
+    if spoken is not None:
+        return spoken
     try:
         return state.lang()
     except Exception:  # no Streamlit session: bare Python
         return "en"
+
+
+@contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """Texts made inside are in `lang`, whatever the session's (a script drawing a Chinese figure; a widget's
+    labels formatted outside its script run, as AppTest does when it sends widget values back)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    token = _SPOKEN.set(lang)
+    try:
+        yield
+    finally:
+        _SPOKEN.reset(token)
 
 
 def tr(english: str, **values: object) -> str:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import ElementTree
 
 from core.config import EpisodeShape, LearnerConfig, RunConfig, TrainConfig
 from core.store import RunStore
 from core.training.registry import active_runs
 from core.training.run import train_run
+from dashboard.i18n import speaking
 from dashboard.state import DataChoice
 from tests.conftest import write_image_folder
 
@@ -28,6 +30,22 @@ TIMEOUT_S = 120  # a first run imports torch and loads the data
 
 def page_file(name: str) -> str:
     return str(ROOT / "pages" / f"{name}.py")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _widget_values_in_the_sessions_language() -> Iterator[None]:
+    """AppTest sends a select box's value back as its label, made by the page's format function in the test's
+    thread, after the script run, where no session says the language: a Chinese page's labels came out English and
+    matched no option. A browser sends the label it was shown, so only the test harness needs this."""
+    original = ElementTree.run
+
+    def run(tree: ElementTree, *, timeout: float | None = None) -> AppTest:
+        with speaking(tree.session_state["ms_lang"] if "ms_lang" in tree.session_state else "en"):
+            return original(tree, timeout=timeout)
+
+    ElementTree.run = run
+    yield
+    ElementTree.run = original
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,5 +1,5 @@
 """The dashboard in both languages: every text the code shows through tr() or N_() has its Chinese, with the same
-{placeholders}; nothing in the table is unused; tr() is never handed a finished f-string; every page draws in Chinese."""
+{placeholders}; nothing in the table is unused; tr() is never handed a finished f-string; every page draws in Chinese, and takes changes to its translated boxes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.recipes import RECIPES
-from dashboard.i18n import fields
+from dashboard.i18n import current_lang, fields, speaking, tr
 from dashboard.labels import LABELS
 from dashboard.zh import ZH
+from tests.dashboard.test_pages_embeddings_distances import run_ref
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKERS = ("tr", "N_")
@@ -67,3 +68,22 @@ def test_every_page_draws_in_chinese(open_app, page):
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "**数据集**" in sidebar and "**学习器**" in sidebar
     assert at.sidebar.radio(key="ln_lang").value == "zh"
+
+
+def test_a_chinese_page_takes_changes_to_boxes_whose_labels_are_translated(open_app, folder_choice, runs_dir):
+    at = open_app("tasks", ms_data=folder_choice, ms_learner=run_ref(runs_dir), ms_lang="zh")
+    at.selectbox(key="ta_library").set_value("classes").run()  # the learner box and this one send translated labels
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ta_library").value == "classes" and at.selectbox(key="ta_learner").value == run_ref(runs_dir)
+    with speaking("zh"):
+        assert tr("Learner") in at.selectbox(key="ta_learner").label
+
+
+def test_speaking_sets_the_language_of_texts_made_inside_and_refuses_unknown_ones():
+    assert current_lang() == "en" and tr("Learner") == "Learner"  # bare Python: English
+    with speaking("zh"):
+        assert tr("Learner") == ZH["Learner"] and current_lang() == "zh"
+    assert tr("Learner") == "Learner"
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        with speaking("fr"):
+            pass
