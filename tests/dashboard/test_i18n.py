@@ -1,5 +1,6 @@
 """The dashboard in both languages: every text the code shows through tr() or N_() has its Chinese, with the same
-{placeholders}; nothing in the table is unused; tr() is never handed a finished f-string; every page draws in Chinese, and takes changes to its translated boxes."""
+{placeholders}; nothing in the table is unused; tr() is never handed a finished f-string; every page draws in Chinese
+and takes changes to its translated boxes."""
 
 from __future__ import annotations
 
