@@ -12,7 +12,7 @@ import torch
 
 from core.config import RunConfig
 from core.store import RunDir, RunStore
-from core.training.distributed import launch
+from core.training.distributed import check_shares, launch
 from dashboard.charts.training import split_records, training_curves
 from dashboard.i18n import tr
 from dashboard.labels import status_label
@@ -61,7 +61,8 @@ def start_torchrun(config: RunConfig, runs_dir: str | Path, processes: int) -> R
     """Create the run folder of `config` and train it with the documented torchrun command, one process per GPU,
     in a session of its own (it outlives a closed browser tab; the Runs page follows it as any other process's run).
 
-    Untried here: this machine has no GPU; the command itself is tested on the CPU (tests/test_distributed.py)."""
+    Tested on the CPU (2 processes over gloo, tests/dashboard/test_external_run.py); untried with NCCL on GPUs."""
+    check_shares(config.train.meta_batch, processes)  # before a folder exists: a refused job leaves nothing behind
     run = RunStore(runs_dir).create(config)
     launch(["train", "--resume", str(run.path), "--runs-dir", str(runs_dir)], processes, run.path / TORCHRUN_LOG)
     return run

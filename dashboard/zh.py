@@ -498,6 +498,7 @@ ZH: dict[str, str] = {
     "Another process is training this run; it can be deleted once that ends.": "另一个进程正在训练此运行；结束后才能删除。",
     "Train on all {n} GPUs (torchrun; follow it on the Runs page)": "在全部 {n} 块 GPU 上训练（torchrun；在运行记录页面跟进）",
     "Started {run} on {n} GPUs.": "已在 {n} 块 GPU 上启动 {run}。",
+    "Episodes per step, shared by the {n} GPUs": "每步的任务数（由 {n} 块 GPU 分担）",
     "transductive": "直推式",
     "inductive": "归纳式",
     "{kind} · {n} episodes": "{kind} · {n} 个 episode",

@@ -22,8 +22,11 @@ if busy:
     st.info(tr("Your run is training or waiting: its settings are locked until it ends. Leaving this page does not stop it."),
             icon=":material/lock:")  # fmt: skip
 values = train_form.train_form(disabled=busy)
-gpus = external_run.gpus()  # several: a run may train on all of them, through torchrun (untried: no GPU machine here)
+gpus = external_run.gpus()  # several: a run may train on all of them, through torchrun
 everywhere = gpus > 1 and st.toggle(tr("Train on all {n} GPUs (torchrun; follow it on the Runs page)", n=gpus), key="tr_all_gpus")
+if everywhere and "meta_batch" not in values:  # each GPU takes its part of every step's episodes: a step needs one per GPU
+    values["meta_batch"] = st.number_input(tr("Episodes per step, shared by the {n} GPUs", n=gpus), min_value=gpus, value=gpus, step=gpus,
+                                           key="tr_gpu_meta_batch")  # fmt: skip
 
 if st.button(tr("Start"), key="tr_start", type="primary", disabled=busy, icon=":material/play_arrow:"):
     with errors.reported(stop=False):  # a bad setting is shown and nothing starts

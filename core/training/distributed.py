@@ -85,12 +85,7 @@ class Ranks(Alone):
     def part(self, meta_batch: int) -> range:
         """This rank's contiguous part of each meta-batch (and the meta-batch end_step combines)."""
         n = self.world_size
-        if meta_batch < n:
-            raise UserError(
-                f"a meta-batch of {meta_batch} episodes cannot be shared by {n} processes; use a meta-batch of {n} or more "
-                f"(a multiple of {n} shares it evenly)",
-                "meta_batch",
-            )
+        check_shares(meta_batch, n)
         self._meta_batch, self._part = meta_batch, range(self.rank * meta_batch // n, (self.rank + 1) * meta_batch // n)
         return self._part
 
@@ -119,6 +114,16 @@ class Ranks(Alone):
         for bn, mean0, var0, count0 in self._before:
             set_running_stats(bn, mean0, var0, count0, next(pieces), next(pieces), next(pieces)[0])
         return loss, acc
+
+
+def check_shares(meta_batch: int, processes: int) -> None:
+    """UserError unless every one of `processes` gets at least one episode of each meta-batch."""
+    if meta_batch < processes:
+        raise UserError(
+            f"a meta-batch of {meta_batch} episodes cannot be shared by {processes} processes; use a meta-batch of "
+            f"{processes} or more (a multiple of {processes} shares it evenly)",
+            "meta_batch",
+        )
 
 
 def running_norms(learner: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -7,10 +7,14 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from core.errors import UserError
 from core.store import LIVE_LOCK, RunDir, RunStore
-from dashboard.external_run import POLL_S, where
+from dashboard.external_run import POLL_S, start_torchrun, where
 
 HOLD = (  # another process that trains the run, as far as a reader can tell: it holds the run's lock
     "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); "
@@ -77,9 +81,38 @@ def test_where_says_who_trains_a_run():
 
 
 def test_the_train_page_offers_torchrun_only_where_several_gpus_are_seen(open_app, folder_choice, monkeypatch):
-    """The choice only (no GPU here): starting it runs the documented torchrun command (tests/test_distributed.py)."""
     at = open_app("train", ms_data=folder_choice)
     assert not [t for t in at.toggle if t.key == "tr_all_gpus"]
     monkeypatch.setattr("dashboard.external_run.gpus", lambda: 4)
     at.run()
     assert [t.label for t in at.toggle if t.key == "tr_all_gpus"] == ["Train on all 4 GPUs (torchrun; follow it on the Runs page)"]
+
+
+def test_train_on_all_devices_starts_one_torchrun_job_whose_run_the_runs_page_draws(open_app, folder_choice, monkeypatch, tmp_path):
+    """The whole path but NCCL: with 2 "GPUs" seen, Start launches torchrun with 2 processes; on this CPU-only machine
+    they train the run's CPU config over gloo, rank 0 writes the folder, and the finished run is drawn as any other."""
+    monkeypatch.setattr("dashboard.external_run.gpus", lambda: 2)
+    at = open_app("train", ms_data=folder_choice)
+    at.number_input(key="tr_episodes").set_value(6)
+    at.toggle(key="tr_all_gpus").set_value(True).run()
+    assert at.number_input(key="tr_gpu_meta_batch").value == 2  # ProtoNet's form has no meta-batch: each GPU needs episodes
+    at.button(key="tr_start").click().run()
+    assert not at.exception, at.exception
+    assert at.success and at.success[0].value.startswith("Started ") and at.success[0].value.endswith(" on 2 GPUs.")
+    (path,) = (tmp_path / "runs").iterdir()
+    run = RunDir(path)
+    deadline = time.monotonic() + 240  # two processes start torch and train 6 steps
+    while run.status() not in ("finished", "failed", "interrupted"):
+        assert time.monotonic() < deadline, (path / "torchrun.log").read_text()
+        time.sleep(0.5)
+    assert run.status() == "finished", (path / "torchrun.log").read_text()
+    assert run.info()["world_size"] == 2 and run.checkpoints()[-1].step == 6
+    at.switch_page(str(Path(__file__).resolve().parents[2] / "pages" / "runs.py")).run()
+    assert not at.exception, at.exception
+    assert run.id in at.selectbox(key="rn_pick").options
+
+
+def test_a_job_whose_processes_cannot_share_a_step_is_refused_before_a_folder_exists(tiny_config, folder_choice, tmp_path):
+    with pytest.raises(UserError, match="a meta-batch of 1 episodes cannot be shared by 2 processes"):
+        start_torchrun(tiny_config(folder_choice), tmp_path / "runs", 2)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
