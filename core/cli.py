@@ -168,7 +168,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     bars: list[ProgressBar] = []
 
     def progress(config: RunConfig) -> list[ProgressBar]:
-        bars.append(ProgressBar(config.train.episodes))
+        bars.append(ProgressBar(config.train.episodes, config.train.meta_batch))
         return bars
 
     try:

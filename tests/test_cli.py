@@ -167,3 +167,15 @@ def test_an_unknown_flag_points_to_its_commands_help_even_before_a_missing_requi
         main([command, "--nosuch", "1"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: unrecognized arguments: --nosuch (see python -m core {command} --help)"
+
+
+def test_the_progress_bar_says_when_it_counts_steps_of_several_episodes(capsys):
+    from core.training.progress import ProgressBar
+
+    for meta_batch, said in ((1, "ep"), (4, "step")):
+        bar = ProgressBar(10, meta_batch)
+        bar.on_log(None, {"step": 5, "loss": 1.0, "train_acc": 0.5})
+        bar.on_end(None, "finished")
+        shown = capsys.readouterr().err
+        assert "5/10" in shown and (f"{said}/s" in shown or f"s/{said}" in shown), shown
+        assert ("steps of 4 episodes" in shown) == (meta_batch == 4)

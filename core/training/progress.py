@@ -10,10 +10,14 @@ from core.training.trainer import Callback, Record, Trainer
 
 
 class ProgressBar(Callback):
-    """tqdm bar on stderr with live loss, training accuracy and the last validation accuracy."""
+    """tqdm bar on stderr with live loss, training accuracy and the last validation accuracy.
 
-    def __init__(self, total: int):
-        self.bar = tqdm(total=total, file=sys.stderr, unit="ep", dynamic_ncols=True, mininterval=0.5)
+    It counts optimizer steps (`--episodes`); with a meta-batch of E episodes a step is E episodes, and the bar says
+    so (steps per second, not episodes)."""
+
+    def __init__(self, total: int, meta_batch: int = 1):
+        unit, desc = ("ep", None) if meta_batch == 1 else ("step", f"steps of {meta_batch} episodes")
+        self.bar = tqdm(total=total, file=sys.stderr, unit=unit, desc=desc, dynamic_ncols=True, mininterval=0.5)
         self.val = ""
 
     def on_log(self, trainer: Trainer, record: Record) -> None:
