@@ -1,8 +1,8 @@
-"""`python -m dashboard [streamlit options]`: `streamlit run dashboard/app.py` with glibc's malloc arenas capped.
+"""`python -m dashboard [streamlit options]`: `streamlit run dashboard/app.py` with glibc's malloc set for training.
 
-glibc gives threads their own malloc arenas, up to 8 per core, and each keeps the memory freed in it:
-the server's threads, a training run and the projections then hold far more than they use. The cap has
-to be set before any thread starts, which a page script cannot do. MALLOC_ARENA_MAX set by the user wins.
+The server's threads would each get a malloc arena of their own, keeping what was freed in it, and a run trained
+in one of them would map and unmap its blocks every step; both settings (core/allocator.py) must be made before
+any thread starts, which a page script cannot do.
 
 The server listens on 127.0.0.1 (.streamlit/config.toml); `--server.address 0.0.0.0` serves a class on the
 network, and a warning says what that opens.
@@ -10,23 +10,13 @@ network, and a warning says what that opens.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 from pathlib import Path
 
+from core.allocator import keep_freed_memory, limit_arenas
+
 APP = Path(__file__).with_name("app.py")
-M_ARENA_MAX = -8  # malloc.h
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas; False where there is no glibc or the user chose MALLOC_ARENA_MAX."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -54,7 +44,8 @@ def network_warning(address: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    limit_malloc_arenas()
+    limit_arenas()
+    keep_freed_memory()
     args = sys.argv[1:] if argv is None else argv
     warning = network_warning(served_address(args, dict(os.environ)))
     if warning:

@@ -50,6 +50,9 @@ VARIANTS: dict[str, dict] = {
     "size-56": {"image_size": 56},
     "global-pool": {"backbone": "conv4-global"},
     "global-pool-56": {"backbone": "conv4-global", "image_size": 56},
+    "global-pool-cosine": {"backbone": "conv4-global", "distance": "cosine"},
+    "global-pool-60-way": {"backbone": "conv4-global", "n_way": 60},
+    "resnet12": {"backbone": "resnet12"},
     # half the full budget (15 minutes of 2 quiet threads train about 4000 such episodes), a learning curve every 500
     "long": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500},
     "long-aug": {"backbone": "conv4-global", "n_way": 30, "episodes": 2000, "checkpoint_every": 500, **AFFINE, "aug_elastic": 0.03},

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.allocator import keep_freed_memory
 from core.atomic import StorageError
 from core.config import EpisodeShape, RunConfig
 from core.crashlog import log_traceback
@@ -98,6 +99,7 @@ def make_trainer(
     peers: Alone | None = None,
 ) -> Trainer:
     """The seeded learner (warm-started from `init_from` when given) and episode stream of `config`, in a Trainer."""
+    keep_freed_memory()  # every process that trains passes here: freed activations are reused, not unmapped
     train = config.train
     learner = experiment.new_learner(config.learner, seed=train.seed)
     if init_from is not None:
