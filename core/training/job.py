@@ -113,12 +113,17 @@ def train_job(
             trainer = make_trainer(config, experiment, init_from=init_from, peers=peers)
             if plan.point is not None:
                 plan.point.restore(trainer)
-            return trainer.fit(), None
+            status = trainer.fit()
+            if status == "finished":  # leave together: once, in CI, a rank that left alone died (SIGABRT) at exit
+                barrier(peers)  # (not after a failure: the others may be inside another collective)
+            return status, None
         for warning in experiment.image_set.warnings:
             notice(f"warning: {warning}")
         status = train_run(
             config, run, callbacks=callbacks(config), experiment=experiment, init_from=init_from, peers=peers, resume=plan.point, info=info
         )
+        if status == "finished":
+            barrier(peers)
         return status, run
     except Interrupted as exc:
         raise JobStopped(stopped_message(peers, run, exc)) from exc
