@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 
@@ -30,13 +31,21 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 _NEVER_TRIM = 2**31 - 1  # free heap top kept before any is given back: 2 GiB, the most an int (mallopt's type) says
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """glibc, loaded once per process (libc_ver reads the interpreter's binary); None under another C library."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def _glibc_mallopt(*settings: tuple[int, int]) -> bool:
     """mallopt(param, value) for each setting -> whether all held; False without glibc or with METASCOPE_MALLOC=system."""
-    if os.environ.get(ENV, "").strip().lower() == "system" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+    libc = None if os.environ.get(ENV, "").strip().lower() == "system" else _glibc()
+    if libc is None:
         return False
     return all([bool(libc.mallopt(param, value)) for param, value in settings])  # a list: every setting is tried
 

@@ -82,11 +82,9 @@ def measure(a: argparse.Namespace, processes: int, together: int = 1) -> dict[st
         outs = [Path(tmp) / f"result-{i}.json" for i in range(together)]
         launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"] if processes > 1 else []
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-        jobs = []
-        for out in outs:
-            args = [str(Path(__file__).resolve()), "--worker", "--out", str(out), "--steps", str(a.steps), "--warmup", str(a.warmup)]
-            args += ["--per-rank", str(a.per_rank), "--image-size", str(a.image_size), "--method", a.method]
-            jobs.append(subprocess.Popen([sys.executable, *launcher, *args], env=env, stdout=subprocess.DEVNULL))
+        args = [str(Path(__file__).resolve()), "--worker", "--steps", str(a.steps), "--warmup", str(a.warmup)]
+        args += ["--per-rank", str(a.per_rank), "--image-size", str(a.image_size), "--method", a.method]
+        jobs = [subprocess.Popen([sys.executable, *launcher, *args, "--out", str(out)], env=env, stdout=subprocess.DEVNULL) for out in outs]
         if any(job.wait() for job in jobs):
             raise SystemExit("a benchmark process failed (its error is above)")
         results = [json.loads(out.read_text()) for out in outs]

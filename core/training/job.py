@@ -109,22 +109,21 @@ def train_job(
         if first:
             run = run or RunStore(runs_dir).create(config, **info)
         run = RunDir(broadcast_bytes(peers, str(run.path).encode() if first else None).decode())  # the others: for messages only
-        if not first:
+        if first:
+            for warning in experiment.image_set.warnings:
+                notice(f"warning: {warning}")
+            status = train_run(
+                config, run, callbacks=callbacks(config), experiment=experiment, init_from=init_from, peers=peers,
+                resume=plan.point, info=info,
+            )  # fmt: skip
+        else:
             trainer = make_trainer(config, experiment, init_from=init_from, peers=peers)
             if plan.point is not None:
                 plan.point.restore(trainer)
             status = trainer.fit()
-            if status == "finished":  # leave together: once, in CI, a rank that left alone died (SIGABRT) at exit
-                barrier(peers)  # (not after a failure: the others may be inside another collective)
-            return status, None
-        for warning in experiment.image_set.warnings:
-            notice(f"warning: {warning}")
-        status = train_run(
-            config, run, callbacks=callbacks(config), experiment=experiment, init_from=init_from, peers=peers, resume=plan.point, info=info
-        )
-        if status == "finished":
-            barrier(peers)
-        return status, run
+        if status == "finished":  # leave together: once, in CI, a rank that left alone died (SIGABRT) at exit
+            barrier(peers)  # (not after a failure: the others may be inside another collective)
+        return status, run if first else None
     except Interrupted as exc:
         raise JobStopped(stopped_message(peers, run, exc)) from exc
     finally:
