@@ -91,8 +91,30 @@ def language_switch() -> None:
     st.session_state["ln_lang"] = state.lang()  # a link may have changed it since the widget was drawn
     st.sidebar.radio(
         "Language · 语言", list(LANGUAGES), format_func=LANGUAGES.get, key="ln_lang", horizontal=True,
-        on_change=lambda: state.set_lang(st.session_state["ln_lang"]),
+        on_change=_switched,
     )  # fmt: skip
+
+
+def _switched() -> None:
+    """The language switch's callback: the new language, and every chosen value sent to the browser again.
+
+    A keyed box keeps its identity when its option labels change, and the browser would go on showing the label it
+    holds (the old language's) unless the value is sent again; assigning a widget's own value does that. Only values
+    a user picks or types (text, numbers, lists of them) are sent: buttons and uploaders refuse assignment.
+    """
+    state.set_lang(st.session_state["ln_lang"])
+    for key, value in list(st.session_state.items()):
+        if _resendable(value):
+            st.session_state[key] = value
+
+
+def _resendable(value: object) -> bool:
+    plain = (str, int, float)
+    if isinstance(value, bool):  # buttons and checkboxes: labels do not change with a value
+        return False
+    if isinstance(value, (list, tuple)):  # an empty list could be an uploader's
+        return bool(value) and all(isinstance(v, plain) and not isinstance(v, bool) for v in value)
+    return isinstance(value, plain)
 
 
 def language_from_url() -> None:

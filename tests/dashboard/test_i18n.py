@@ -88,3 +88,18 @@ def test_speaking_sets_the_language_of_texts_made_inside_and_refuses_unknown_one
     with pytest.raises(ValueError, match="unknown language 'fr'"):
         with speaking("fr"):
             pass
+
+
+def test_switching_the_language_sends_the_chosen_options_again_in_the_new_language(open_app, folder_choice, runs_dir):
+    # a keyed box keeps its identity across the switch; unless its value is sent again the browser keeps showing the
+    # English label it holds (seen on this page in the browser)
+    at = open_app("tasks", ms_data=folder_choice, ms_learner=run_ref(runs_dir))
+    at.selectbox(key="ta_library").set_value("classes").run()
+    at.sidebar.radio(key="ln_lang").set_value("zh").run()
+    assert not at.exception, at.exception
+    for key in ("ta_library", "ta_embedding"):
+        box = at.selectbox(key=key)
+        assert box.proto.set_value, f"{key} was not sent again"
+        shown = box.proto.raw_value
+        assert shown in box.proto.options and any("\u4e00" <= ch <= "\u9fff" for ch in shown), shown
+    assert at.selectbox(key="ta_library").value == "classes"  # the user's choice survives the switch
