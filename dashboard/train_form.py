@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from core.config import AUGMENT_LIMITS, RunConfig
+from core.data.registry import default_image_size
 from core.learners import LEARNERS, learner_class
 from core.learners.functional import FastWeightLearner
 from core.models.backbones import BACKBONES
@@ -57,11 +59,17 @@ def extra_settings(method: str) -> tuple[str, ...]:
 
 
 def apply_recipe() -> None:
-    """on_change of the recipe box: its values into the form's widgets (runs before they are drawn)."""
+    """on_change of the recipe box: its values into the form's widgets (runs before they are drawn), and its image
+    size, or the dataset's own when it names none, into the session's data: every page then shows the images the
+    run trains on."""
     name = st.session_state.get("tr_recipe")
-    if name:
-        for key, value in RECIPES[name].values.items():
-            st.session_state[f"tr_{key}"] = value
+    values = RECIPES[name].values if name else {}
+    for key, value in values.items():
+        st.session_state[f"tr_{key}"] = value
+    data = state.data_choice()
+    size = values.get("image_size", default_image_size(data.dataset))
+    if size != data.image_size:
+        state.set_data_choice(replace(data, image_size=size))
 
 
 def train_form(disabled: bool) -> dict[str, Any]:

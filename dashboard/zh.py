@@ -521,7 +521,7 @@ ZH: dict[str, str] = {
     "Augment: scale (relative)": "增强：缩放（相对）",
     "Augment: shear (degrees)": "增强：剪切（度）",
     "Augment: stroke thickness (0 to 1)": "增强：笔画粗细（0 到 1）",
-    "ProtoNet for Lake's one-shot test (Omniglot): 30-way episodes, global-pool Conv-4, affine + elastic augmentation": "面向 Lake 单样本测试的 ProtoNet（Omniglot）：30-way episode、全局池化 Conv-4、仿射 + 弹性增强",
+    "ProtoNet for Lake's one-shot test (Omniglot): 42 px images, 30-way episodes, global-pool Conv-4, affine + elastic augmentation": "面向 Lake 单样本测试的 ProtoNet（Omniglot）：42 像素图像、30-way episode、全局池化 Conv-4、仿射 + 弹性增强",
     "Support and queries by different drawers": "支持集与查询集由不同书写者书写",
     "{kind} · {n} episode": "{kind} · {n} 个 episode",
 }

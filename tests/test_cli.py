@@ -91,6 +91,7 @@ def test_lake_protocol_prints_the_error_and_stores_it(omniglot_dir, tmp_path):
     saved = json.loads((run_dir / "config.json").read_text())
     train = saved["train"]
     assert saved["recipe"] == "lake" and saved["learner"]["backbone"] == "conv4-global" and train["aug_elastic"] == 0.03  # the recipe's
+    assert train["image_size"] == 42  # the recipe's, not the dataset's default (the command gives no --image-size)
     assert train["aug_rotation"] == 20 and train["train_shape"]["n_way"] == 5 and train["episodes"] == 3  # the flags given beside it
     assert train["within_alphabet"] == 0.5 and train["split_drawers"] is True
     evaluated = cli("eval", "--run", str(run_dir), "--protocol", "lake", "--episodes", "30")

@@ -82,8 +82,10 @@ def test_lake_recipe_sets_its_values_and_yields_to_given_ones():
         10.0, 10.0, 0.1, 0.05, 0.03,
     )  # fmt: skip
     assert lake.train.aug_thickness == 0 and lake.train.within_alphabet == 0 and lake.train.val_every == 0 and lake.train.lr == 0.002
-    given = RunConfig.from_flat(with_recipe("lake", {"aug_elastic": 0.0, "n_way": 20, "backbone": "conv4"}))
+    assert (lake.train.image_size, lake.train.episodes) == (42, 2500)
+    given = RunConfig.from_flat(with_recipe("lake", {"aug_elastic": 0.0, "n_way": 20, "backbone": "conv4", "image_size": 28}))
     assert given.train.aug_elastic == 0 and given.train.train_shape.n_way == 20 and given.learner.backbone == "conv4"
+    assert given.train.image_size == 28
     assert given.train.aug_rotation == 10.0 and given.recipe == "lake"  # the rest still from the recipe
     assert RunConfig.from_dict(json.loads(given.to_json())) == given  # saved with the run, name and values
 

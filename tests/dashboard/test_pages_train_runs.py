@@ -247,6 +247,17 @@ def test_choosing_a_learner_sets_the_shape_it_trains_with_and_says_why(open_app,
     assert shape() == (5, 1, 15)
 
 
+def test_a_recipe_sets_the_image_size_it_trains_on_for_every_page_and_the_run(open_app, folder_choice):
+    at = open_app("train", ms_data=folder_choice)
+    at.selectbox(key="tr_recipe").set_value("lake").run()
+    assert not at.exception, at.exception
+    chosen = at.session_state["ms_data"]
+    assert (chosen.dataset, chosen.image_size) == (folder_choice.dataset, 42)  # the pages show the images the run trains on
+    assert run_config(at.session_state["ms_train_form"], chosen).train.image_size == 42 and at.number_input(key="tr_episodes").value == 2500
+    at.selectbox(key="tr_recipe").set_value("protonet").run()  # a recipe naming no size: the dataset's own
+    assert at.session_state["ms_data"].image_size == 28
+
+
 def test_a_failed_run_shows_its_error_and_the_page_keeps_working(open_app, tiny_config, tmp_path: Path):
     missing = DataChoice("folder", str(tmp_path / "gone"))
     run = start_run(tiny_config(missing), tmp_path / "runs", owner="visitor-1")
