@@ -54,9 +54,11 @@ RECIPES: dict[str, Recipe] = {
                {"method": "learned_optimizer", "episodes": 300, **_META_5W1S}),
         Recipe("blackbox", "The model-based learner reading the support set as a sequence",
                {"method": "blackbox", "n_way": 5, "k_shot": 1, "q_query": 15, "lr": 0.001, "episodes": 2000}),
-        Recipe("lake", "ProtoNet for Lake's one-shot test (Omniglot): 42 px images, 30-way episodes, global-pool Conv-4, affine + elastic augmentation",
-               {"method": "protonet", "backbone": "conv4-global", "image_size": LAKE_IMAGE_SIZE, "n_way": 30, "k_shot": 1, "q_query": 5, "episodes": LAKE_EPISODES,
-                "lr": 0.002, "val_every": 0, **LAKE_AUGMENT}),
+        Recipe("lake",
+               "ProtoNet for Lake's one-shot test (Omniglot): 42 px images, 30-way episodes, global-pool Conv-4, "
+               "affine + elastic augmentation",
+               {"method": "protonet", "backbone": "conv4-global", "image_size": LAKE_IMAGE_SIZE, "n_way": 30, "k_shot": 1, "q_query": 5,
+                "episodes": LAKE_EPISODES, "lr": 0.002, "val_every": 0, **LAKE_AUGMENT}),
     )
 }  # fmt: skip
 
