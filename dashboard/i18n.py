@@ -99,12 +99,12 @@ def _switched() -> None:
     """The language switch's callback: the new language, and every chosen value sent to the browser again.
 
     A keyed box keeps its identity when its option labels change, and the browser would go on showing the label it
-    holds (the old language's) unless the value is sent again; assigning a widget's own value does that. Only values
+    holds (the old language's) unless the value is sent again; assigning a widget's own value does that. Only widget values
     a user picks or types (text, numbers, lists of them) are sent: buttons and uploaders refuse assignment.
     """
     state.set_lang(st.session_state["ln_lang"])
     for key, value in list(st.session_state.items()):
-        if _resendable(value):
+        if key not in state.APP_KEYS and _resendable(value):
             st.session_state[key] = value
 
 

@@ -75,6 +75,8 @@ _DEFAULTS = {
     "ms_compare_runs": None,  # run ids the Every learner page compares (None: the visitor's newest)
 }
 
+APP_KEYS = frozenset(_DEFAULTS)  # the session keys the dashboard keeps itself, none of them a widget's
+
 
 def init_state() -> None:
     """Fill missing keys with defaults (safe to call on every rerun)."""
