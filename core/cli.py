@@ -171,13 +171,22 @@ def cmd_train(a: argparse.Namespace) -> None:
         bars.append(ProgressBar(config.train.episodes, config.train.meta_batch))
         return bars
 
-    try:
-        status, run = train_job(config, a.runs_dir, a.resume, a.init_from, progress, terminal_hooks(), lambda t: print(t, file=sys.stderr))
-    except BaseException as exc:
+    def close_bars() -> None:
         for bar in bars:  # an error's line must not share the bar's line
             bar.bar.close()
+
+    def stopped(message: str) -> None:  # the job lost a process (from a watcher thread when torchrun's SIGTERM came first)
+        close_bars()
+        print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+
+    try:
+        status, run = train_job(
+            config, a.runs_dir, a.resume, a.init_from, progress, terminal_hooks(), lambda t: print(t, file=sys.stderr), stopped
+        )
+    except BaseException as exc:
+        close_bars()
         if isinstance(exc, JobStopped):
-            fail(str(exc), status=1)
+            raise SystemExit(1) from None  # its line is said
         raise
     if run is None:
         return  # another process of a torchrun job: rank 0 reports

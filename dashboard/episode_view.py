@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DATASETS, ImageSet
-from core.data.registry import default_image_size
 from core.episodes import EpisodeSpec, draw_spec
 from core.errors import UserError
 from dashboard import access, loaders, state
@@ -46,8 +45,7 @@ def dataset_picker() -> state.DataChoice | None:
         except UserError as exc:
             show_error(exc)
             return None
-    size = current.image_size if current.dataset == name else default_image_size(name)
-    choice = state.DataChoice(name, data_dir, size)
+    choice = state.DataChoice(name, data_dir, state.image_size_for(name))
     state.set_data_choice(choice)
     return choice
 

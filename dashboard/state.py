@@ -195,7 +195,38 @@ def learner_ref() -> LearnerRef:
 
 
 def set_learner_ref(ref: LearnerRef) -> None:
+    """The current learner. When its run trained on the session's dataset, the run's image size becomes the
+    session's: every page then shows it, and feeds it, images of the size it learned on."""
     _set("ms_learner", ref)
+    data = data_choice()
+    if (size := image_size_for(data.dataset)) != data.image_size:
+        set_data_choice(replace(data, image_size=size))
+
+
+def image_size_for(dataset: str) -> int:
+    """The image size the pages use for `dataset`: the current learner's, when its run trained on `dataset`; else
+    the session's, while the dataset stays; else the dataset's own."""
+    trained = trained_on(learner_ref())
+    if trained is not None and trained[0] == dataset:
+        return trained[1]
+    if data_choice().dataset == dataset:
+        return data_choice().image_size
+    from core.data.registry import default_image_size  # (imports torch: not before a page needs it)
+
+    return default_image_size(dataset)
+
+
+def trained_on(ref: LearnerRef) -> tuple[str, int] | None:
+    """(dataset, image size) of the learner's run; None for an untrained learner or a run without a readable config."""
+    if ref.run_dir is None:
+        return None
+    from core.store import CheckpointError, RunDir
+
+    try:
+        train = RunDir(ref.run_dir).config().train
+    except CheckpointError:
+        return None
+    return train.dataset, train.image_size
 
 
 def set_learner_step(step: int | None) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from core.config import AUGMENT_LIMITS, RunConfig
-from core.data.registry import default_image_size
 from core.learners import LEARNERS, learner_class
 from core.learners.functional import FastWeightLearner
 from core.models.backbones import BACKBONES
@@ -59,17 +57,18 @@ def extra_settings(method: str) -> tuple[str, ...]:
 
 
 def apply_recipe() -> None:
-    """on_change of the recipe box: its values into the form's widgets (runs before they are drawn), and its image
-    size, or the dataset's own when it names none, into the session's data: every page then shows the images the
-    run trains on."""
-    name = st.session_state.get("tr_recipe")
-    values = RECIPES[name].values if name else {}
-    for key, value in values.items():
-        st.session_state[f"tr_{key}"] = value
-    data = state.data_choice()
-    size = values.get("image_size", default_image_size(data.dataset))
-    if size != data.image_size:
-        state.set_data_choice(replace(data, image_size=size))
+    """on_change of the recipe box: its values into the form's widgets (runs before they are drawn). Its image
+    size, which is no widget, goes into the run (run_config); the pages follow once the run is the current learner."""
+    name, fields = st.session_state.get("tr_recipe"), form_defaults()
+    for key, value in (RECIPES[name].values if name else {}).items():
+        if key in fields:  # (val_every, like image_size, is the page's to set)
+            st.session_state[f"tr_{key}"] = value
+
+
+def train_image_size(values: dict[str, Any], data: state.DataChoice) -> int:
+    """The image size a run of the form trains on: its recipe's, when the recipe names one; else the session's."""
+    recipe = RECIPES.get(values.get("recipe") or "")
+    return recipe.values.get("image_size", data.image_size) if recipe else data.image_size
 
 
 def train_form(disabled: bool) -> dict[str, Any]:
@@ -156,7 +155,7 @@ def run_config(values: dict[str, Any], data: state.DataChoice) -> RunConfig:
         **chosen,
         "dataset": data.dataset,
         "data_dir": data.data_dir,
-        "image_size": data.image_size,
+        "image_size": train_image_size(values, data),
         "recipe": values.get("recipe") or "",
     }
     flat |= {"val_every": every, "val_episodes": 50, "checkpoint_every": every, "log_every": log_every}

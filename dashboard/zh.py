@@ -415,7 +415,7 @@ ZH: dict[str, str] = {
     "Leave the queue": "退出队列",
     "Other visitors' runs on this server ({n} training or waiting)": "本服务器上其他访问者的运行（{n} 个正在训练或排队）",
     "No other visitor has started a run since the server started.": "自服务器启动以来，还没有其他访问者启动过运行。",
-    "Meta-trains on the **train** split of **{dataset}** and validates on its val split every so often.": "在 **{dataset}** 的**训练**划分上进行元训练，并定期在其验证划分上验证。",
+    "Meta-trains on the **train** split of **{dataset}**, {size} px images, and validates on its val split every so often.": "在 **{dataset}** 的**训练**划分上进行元训练（{size} 像素图像），并定期在其验证划分上验证。",
     "Change the dataset on the Episodes page": "在“Episode”页面更换数据集",
     "Your run is training or waiting: its settings are locked until it ends. Leaving this page does not stop it.": "你的运行正在训练或排队：结束之前设置被锁定。离开本页面不会停止它。",
     "Start": "开始",

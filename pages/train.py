@@ -13,7 +13,7 @@ from dashboard.visitor import visitor_id
 sidebar.sidebar()
 st.title(tr("Train"))
 data = state.data_choice()
-st.caption(tr("Meta-trains on the **train** split of **{dataset}** and validates on its val split every so often.", dataset=data.dataset))
+about = st.empty()  # what the run trains on, once the form (its recipe) says the image size
 sidebar.link("episodes.py", tr("Change the dataset on the Episodes page"), ":material/dataset:")
 
 run = sidebar.current_training_run()
@@ -22,6 +22,8 @@ if busy:
     st.info(tr("Your run is training or waiting: its settings are locked until it ends. Leaving this page does not stop it."),
             icon=":material/lock:")  # fmt: skip
 values = train_form.train_form(disabled=busy)
+about.caption(tr("Meta-trains on the **train** split of **{dataset}**, {size} px images, and validates on its val split every so often.",
+                 dataset=data.dataset, size=train_form.train_image_size(values, data)))  # fmt: skip
 gpus = external_run.gpus()  # several: a run may train on all of them, through torchrun
 everywhere = gpus > 1 and st.toggle(tr("Train on all {n} GPUs (torchrun; follow it on the Runs page)", n=gpus), key="tr_all_gpus")
 if everywhere and "meta_batch" not in values:  # each GPU takes its part of every step's episodes: a step needs one per GPU
@@ -31,7 +33,7 @@ if everywhere and "meta_batch" not in values:  # each GPU takes its part of ever
 if st.button(tr("Start"), key="tr_start", type="primary", disabled=busy, icon=":material/play_arrow:"):
     with errors.reported(stop=False):  # a bad setting is shown and nothing starts
         config = train_form.run_config(values, data)
-        experiment = preflight(config, loaders.image_set(data))
+        experiment = preflight(config, loaders.image_set(loaders.run_data_choice(config)))
         if everywhere:
             st.success(tr("Started {run} on {n} GPUs.", run=external_run.start_torchrun(config, state.runs_dir(), gpus).id, n=gpus))
             st.stop()

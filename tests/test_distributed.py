@@ -78,15 +78,15 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
         torch.testing.assert_close(a[key], b[key], atol=ATOL, rtol=RTOL, msg=lambda m, key=key: f"{key}: {m}")
 
 
-def kill_rank_once_checkpointed(job: subprocess.Popen, run_parent: Path, rank: int = 1) -> int:
-    """SIGKILL the process of `rank` as soon as the run has its first resumable checkpoint -> the step it was at."""
+def kill_rank_once_checkpointed(job: subprocess.Popen, run_parent: Path, rank: int = 1, sig: int = signal.SIGKILL) -> int:
+    """Send `sig` to the process of `rank` as soon as the run has its first resumable checkpoint -> the step it was at."""
     deadline = time.monotonic() + TIMEOUT_S
     while not list(run_parent.glob("*/train_state/*.safetensors")):
         assert job.poll() is None, job.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
     worker = next(p for p in psutil.Process(job.pid).children(recursive=True) if p.environ().get("RANK") == str(rank))
-    worker.send_signal(signal.SIGKILL)
+    worker.send_signal(sig)
     return RunStore(run_parent).runs()[0].checkpoints()[-1].step
 
 
@@ -158,6 +158,25 @@ def test_a_killed_rank_ends_the_job_with_a_message_and_a_loadable_checkpoint(tmp
     assert sum(p.numel() for p in learner.parameters()) == run.info()["parameters"]
 
 
+def test_torchruns_sigterm_reaching_rank_0_first_still_gets_the_line_and_ends_it_at_once(tmp_path):
+    """torchrun ends a job's processes with SIGTERM; rank 0, busy training (not inside a failing collective), says
+    where the run stands and leaves at once, instead of dying silently or waiting to be killed."""
+    settings = [*TINY, "--episodes", "3000", "--val-every", "0", "--checkpoint-every", "5"]
+    job = torchrun(*settings, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    kill_rank_once_checkpointed(job, tmp_path / "runs", rank=0, sig=signal.SIGTERM)
+    started = time.monotonic()
+    code, _, err = finish(job)
+
+    assert code != 0 and time.monotonic() - started < 20, err  # torchrun would wait 30 s before it kills
+    run = only_run(tmp_path / "runs")
+    lines = [line for line in err.splitlines() if line.startswith("error: process 0 of 2: the job lost a process")]
+    assert len(lines) == 1, err
+    assert "(torchrun ended this process with SIGTERM)" in lines[0]
+    assert f"run {run.path} is interrupted and its last checkpoint is step {run.checkpoints()[-1].step}" in lines[0]
+    assert lines[0].endswith(f"continue it with: torchrun --nproc-per-node 2 -m core train --resume {run.path}")
+    assert run.status() == "interrupted"
+
+
 def test_max_restarts_resumes_a_killed_job_by_itself_to_the_uninterrupted_weights(tmp_path):
     """Compared with an uninterrupted job of 2 processes: the same sums in the same order, so equal bit for bit.
     (Against 1 process the weights drift apart by float rounding, which these tiny runs amplify over 20 steps:
@@ -172,6 +191,8 @@ def test_max_restarts_resumes_a_killed_job_by_itself_to_the_uninterrupted_weight
     lines = [line for line in err.splitlines() if line.startswith("error: process 0 of 2: the job lost a process")]
     assert len(lines) == 1 and lines[0].endswith("torchrun restarts the job, which resumes it (--max-restarts)"), err
     info = run.info()
+    resumed_at = info["resumed"][0]["step"]
+    assert f"process 0 of 2: torchrun restarted the job; run {run.path} resumes from step {resumed_at}" in err.splitlines(), err
     assert info["status"] == "finished" and info["final_step"] == 20
     assert [r["world_size"] for r in info["resumed"]] == [2] and info["resumed"][0]["step"] >= killed_after
     assert [r["step"] for r in run.metrics()] == [10, 20]  # records after the resumed step trained again, once

@@ -58,7 +58,7 @@ def check_input(learner: MetaLearner, image_shape: Sequence[int]) -> None:
     if tuple(image_shape) != expected:
         raise DataError(
             f"the learner takes {expected[0]}x{expected[1]}x{expected[2]} images but this dataset has "
-            f"{'x'.join(map(str, image_shape))}; choose the dataset (and image size) the learner was trained on"
+            f"{'x'.join(map(str, image_shape))}; use the dataset it was trained on, at {expected[1]} px"
         )
 
 

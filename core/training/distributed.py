@@ -33,8 +33,7 @@ JOB_ID_ENV = "TORCHELASTIC_RUN_ID"  # the rendezvous id: one per torchrun job (-
 class Interrupted(Exception):
     """This process cannot go on: a collective failed, as another process of the job is gone.
 
-    (torchrun then ends this process with SIGTERM, which is left to its default: a Python handler would wait for
-    a blocked collective to return, and torchrun waits 30 s before it kills.)"""
+    (torchrun may end this process with SIGTERM first: core.training.stop_signal answers that.)"""
 
 
 def collective(name: str, call: Callable[[], Any]) -> Any:

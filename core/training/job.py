@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from core.store import RunDir, RunStore
 from core.training.distributed import Interrupted, barrier, broadcast_bytes, check_device, job_id, join, leave, restarted, restarts_left
 from core.training.resume import ResumeError, ResumePoint, check_resumable, find_resumable, find_run, read_point
 from core.training.run import make_trainer, train_run
+from core.training.stop_signal import StopSignal
 from core.training.trainer import Alone, Callback
 
 
@@ -90,44 +92,55 @@ def train_job(
     callbacks: Callable[[RunConfig], Sequence[Callback]] = lambda config: (),
     hooks: Hooks = NO_HOOKS,
     notice: Callable[[str], None] = lambda text: None,
+    stopped: Callable[[str], None] = lambda text: None,
 ) -> tuple[str, RunDir | None]:
     """Train `config` (or resume the run `resume`) in this process or this torchrun rank -> (status, the run folder).
 
     Rank 0 gets the run folder, the others None. callbacks: rank 0's extra callbacks (a progress bar);
     hooks: rank 0's progress of a first decode; notice: where rank 0's warnings about the data go.
-    JobStopped when another process of the job stops (torchrun then ends this one, or a collective fails).
+    stopped: where the line that says a job lost a process goes (the run, its last checkpoint, how to continue).
+    JobStopped, after that line, when another process of the job is gone and a collective fails; when torchrun's
+    SIGTERM comes first, the line is said from another thread and the process ends (core.training.stop_signal).
     """
     peers = join()
     run: RunDir | None = None
-    try:
-        plan = share_plan(peers, lambda: plan_job(config, runs_dir, resume))
-        config, run, first = plan.config, plan.run, peers.rank == 0
-        experiment = preflight(config, init_from=init_from, hooks=hooks if first else NO_HOOKS)
-        check_device(peers, experiment.device)
-        barrier(peers)  # every process has its data: now the run folder may be made
-        info = job_info(peers, plan) if first else {}
-        if first:
-            run = run or RunStore(runs_dir).create(config, **info)
-        run = RunDir(broadcast_bytes(peers, str(run.path).encode() if first else None).decode())  # the others: for messages only
-        if first:
-            for warning in experiment.image_set.warnings:
-                notice(f"warning: {warning}")
-            status = train_run(
-                config, run, callbacks=callbacks(config), experiment=experiment, init_from=init_from, peers=peers,
-                resume=plan.point, info=info,
-            )  # fmt: skip
-        else:
-            trainer = make_trainer(config, experiment, init_from=init_from, peers=peers)
-            if plan.point is not None:
-                plan.point.restore(trainer)
-            status = trainer.fit()
-        if status == "finished":  # leave together: once, in CI, a rank that left alone died (SIGABRT) at exit
-            barrier(peers)  # (not after a failure: the others may be inside another collective)
-        return status, run if first else None
-    except Interrupted as exc:
-        raise JobStopped(stopped_message(peers, run, exc)) from exc
-    finally:
-        leave()
+    stop = StopSignal(lambda: stopped(stopped_message(peers, run, "torchrun ended this process with SIGTERM")))
+    with stop if peers.world_size > 1 else nullcontext():
+        try:
+            plan = share_plan(peers, lambda: plan_job(config, runs_dir, resume))
+            config, run, first = plan.config, plan.run, peers.rank == 0
+            experiment = preflight(config, init_from=init_from, hooks=hooks if first else NO_HOOKS)
+            check_device(peers, experiment.device)
+            barrier(peers)  # every process has its data: now the run folder may be made
+            info = job_info(peers, plan) if first else {}
+            if first and restarted() and plan.run is not None and plan.point is not None:  # (--max-restarts)
+                notice(f"{who(peers)}: torchrun restarted the job; run {plan.run.path} resumes from step {plan.point.step}")
+            if first:
+                run = run or RunStore(runs_dir).create(config, **info)
+            run = RunDir(broadcast_bytes(peers, str(run.path).encode() if first else None).decode())  # the others: for messages only
+            if first:
+                for warning in experiment.image_set.warnings:
+                    notice(f"warning: {warning}")
+                status = train_run(
+                    config, run, callbacks=callbacks(config), experiment=experiment, init_from=init_from, peers=peers,
+                    resume=plan.point, info=info,
+                )  # fmt: skip
+            else:
+                trainer = make_trainer(config, experiment, init_from=init_from, peers=peers)
+                if plan.point is not None:
+                    plan.point.restore(trainer)
+                status = trainer.fit()
+            if status == "finished":  # leave together: once, in CI, a rank that left alone died (SIGABRT) at exit
+                barrier(peers)  # (not after a failure: the others may be inside another collective)
+            return status, run if first else None
+        except Interrupted as exc:
+            message = stopped_message(peers, run, exc)
+            if not stop.claim():
+                stop.wait_for_end()  # SIGTERM came first: the watcher says it and ends the process
+            stopped(message)
+            raise JobStopped(message) from exc
+        finally:
+            leave()
 
 
 def job_info(peers: Alone, plan: Plan) -> dict[str, object]:
@@ -141,14 +154,17 @@ def job_info(peers: Alone, plan: Plan) -> dict[str, object]:
     return info
 
 
-def stopped_message(peers: Alone, run: RunDir | None, exc: BaseException) -> str:
+def who(peers: Alone) -> str:
+    return f"process {peers.rank} of {peers.world_size}"
+
+
+def stopped_message(peers: Alone, run: RunDir | None, reason: BaseException | str) -> str:
     """One line: what stopped, where the run stands, and the command that continues it."""
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    who = f"process {peers.rank} of {peers.world_size}"
+    reason = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
     if run is None:
-        return f"{who}: another process of this torchrun job stopped ({reason}) before its run folder was made; start it again"
+        return f"{who(peers)}: another process of this torchrun job stopped ({reason}) before its run folder was made; start it again"
     saved = [c.step for c in run.checkpoints()] if run.path.exists() else []
     last = f"its last checkpoint is step {saved[-1]}" if saved else "it has no checkpoint yet"
     again = f"torchrun --nproc-per-node {peers.world_size} -m core train --resume {run.path}"
     then = "torchrun restarts the job, which resumes it (--max-restarts)" if restarts_left() > 0 else f"continue it with: {again}"
-    return f"{who}: the job lost a process ({reason}); run {run.path} is interrupted and {last}; {then}"
+    return f"{who(peers)}: the job lost a process ({reason}); run {run.path} is interrupted and {last}; {then}"

@@ -247,15 +247,28 @@ def test_choosing_a_learner_sets_the_shape_it_trains_with_and_says_why(open_app,
     assert shape() == (5, 1, 15)
 
 
-def test_a_recipe_sets_the_image_size_it_trains_on_for_every_page_and_the_run(open_app, folder_choice):
+def test_a_recipe_trains_at_its_image_size_and_the_pages_follow_the_run_once_it_is_the_current_learner(open_app, folder_choice):
     at = open_app("train", ms_data=folder_choice)
     at.selectbox(key="tr_recipe").set_value("lake").run()
     assert not at.exception, at.exception
-    chosen = at.session_state["ms_data"]
-    assert (chosen.dataset, chosen.image_size) == (folder_choice.dataset, 42)  # the pages show the images the run trains on
-    assert run_config(at.session_state["ms_train_form"], chosen).train.image_size == 42 and at.number_input(key="tr_episodes").value == 2500
-    at.selectbox(key="tr_recipe").set_value("protonet").run()  # a recipe naming no size: the dataset's own
-    assert at.session_state["ms_data"].image_size == 28
+    assert at.session_state["ms_data"] == folder_choice  # a recipe alone changes no page: they show the current learner's images
+    assert "**folder**, 42 px images" in at.caption[0].value and at.number_input(key="tr_episodes").value == 2500
+    assert run_config(at.session_state["ms_train_form"], folder_choice).train.image_size == 42
+    at.selectbox(key="tr_recipe").set_value("protonet").run()  # a recipe naming no size: the session's
+    assert "**folder**, 28 px images" in at.caption[0].value
+
+    at.selectbox(key="tr_recipe").set_value("lake").run()
+    set_form(at, episodes=10, n_way=5, q_query=5)
+    at.button(key="tr_start").click().run()
+    run = get_run(at.session_state["ms_run_id"])
+    assert run.join(JOIN_S) and run.snapshot().status == "finished" and run.config.train.image_size == 42
+    at.run()  # the run is now the current learner: the pages take its image size
+    assert at.session_state["ms_data"] == DataChoice(folder_choice.dataset, folder_choice.data_dir, 42)
+    at.switch_page(page_path("embeddings.py")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.selectbox(key="em_learner").set_value(LearnerRef()).run()  # an untrained learner is built for the session's size
+    at.selectbox(key="em_learner").set_value(LearnerRef(run.snapshot().run_dir, None, "protonet")).run()
+    assert not at.exception and not at.error and at.session_state["ms_data"].image_size == 42
 
 
 def test_a_failed_run_shows_its_error_and_the_page_keeps_working(open_app, tiny_config, tmp_path: Path):
