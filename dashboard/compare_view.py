@@ -95,9 +95,10 @@ def choose_learners(image_set: ImageSet) -> tuple[tuple[state.LearnerRef, ...], 
     names = {r: short_name(r, ref.method) for r, ref in fitting.items()}
     if len(set(names.values())) < len(names):
         names = {r: r for r in fitting}
-    default = list(state.compare_runs() or list(fitting)[:MAX_DEFAULT])
+    kept = [r for r in state.compare_runs() or () if r in fitting]  # a choice made at another image size takes none of these
+    default = kept or list(fitting)[:MAX_DEFAULT]
     chosen = st.multiselect(
-        tr("Learners"), list(fitting), default=[r for r in default if r in fitting], format_func=names.get, key="cp_runs",
+        tr("Learners"), list(fitting), default=default, format_func=names.get, key="cp_runs",
         help=tr("Your trained runs that take images of this dataset's size; the pixel baseline is always shown."),
     )  # fmt: skip
     state.set_compare_runs(tuple(chosen))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from core.store import RunStore
 from core.training.run import train_run
+from dashboard.sidebar import page_path
 from dashboard.state import DataChoice
 from tests.dashboard.conftest import make_tiny_config
 
@@ -49,3 +51,17 @@ def test_a_link_naming_a_missing_run_says_so_and_shows_the_rest(open_app, folder
     at.run()
     assert "no-such-run" in at.warning[0].value and "is not in" in at.warning[0].value
     assert not at.exception and at.dataframe[0].value.iloc[-1]["learner"] == "pixel_nn"
+
+
+def test_learners_chosen_at_another_image_size_give_way_to_those_that_take_these_images(open_app, folder_choice, runs_dir: Path):
+    at = open_app("compare", ms_data=folder_choice, ms_runs_dir=str(runs_dir))
+    assert len(at.multiselect(key="cp_runs").value) == 2  # the 28 px runs, chosen
+    config = make_tiny_config(folder_choice, episodes=4)
+    config = replace(config, train=replace(config.train, image_size=42))
+    run = RunStore(runs_dir).create(config)
+    assert train_run(config, run) == "finished"
+    at.session_state["ms_data"] = DataChoice(folder_choice.dataset, folder_choice.data_dir, 42)  # as a 42 px learner made current does
+    at.switch_page(page_path("home.py")).run()
+    at.switch_page(page_path("compare.py")).run()
+    assert not at.exception and at.multiselect(key="cp_runs").value == [run.path.name]
+    assert len(at.dataframe[0].value) == 2  # the 42 px run and the pixel baseline
