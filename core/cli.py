@@ -219,7 +219,9 @@ def _eval_lake(a: argparse.Namespace, run: RunDir, learner, experiment, step: in
 
     n_way = a.n_way or LAKE_WAYS
     classes = experiment.split.classes(a.split)
-    options = LakeOptions(tta=a.tta, center=a.center, refine=a.refine, balance=a.balance, seed=a.seed)
+    options = LakeOptions(
+        tta=a.tta, tta_strength=a.tta_strength, align=a.align, center=a.center, refine=a.refine, balance=a.balance, seed=a.seed
+    )
     result = evaluate_lake(learner, experiment.image_set, classes, a.episodes or 1000, a.seed, n_way, experiment.device, options)
     name = store_result(run, result, a.split, options, step, a.seed)
     where = f"{result.episodes} Lake episodes, {n_way}-way within an alphabet, {a.split} split"
@@ -310,6 +312,12 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--seed", type=whole(0, MAX_SEED), default=0, help="seed of the test episodes (default: 0)")
     ev.add_argument(
         "--tta", type=whole(0, 1024), default=0, help="lake: augmented copies of each image averaged in embedding space (default: 0)"
+    )
+    ev.add_argument(
+        "--tta-strength", type=float, default=1.0, help="lake: scales the copies' rotation, scale and shift (1: 8°, 8%%, 4%%) (default: 1)"
+    )
+    ev.add_argument(
+        "--align", action="store_true", help="lake: score each pair by its best-aligned test-time copies; needs --tta (default: off)"
     )
     ev.add_argument(
         "--center", action="store_true", help="lake, transductive: center supports and queries on their own means (default: off)"

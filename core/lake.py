@@ -157,12 +157,18 @@ class LakeOptions:
     refine: transductive steps moving each support embedding toward the queries softly assigned to it.
     balance: transductive: make the query x class scores doubly stochastic (Sinkhorn), using that each of the
     n_way characters has exactly one query in Lake's runs.
+    tta_strength: scales the three strengths of the copies together (1: 8 degrees, 8% scale, 4% shift).
+    align (needs tta): score a query and a support as their best-aligned copies match: the query's copy closest to
+    the support's average embedding, plus the support's copy closest to the query's average. Inductive: each query
+    is scored against the supports alone, as two drawers' versions of a character differ by a small distortion.
     """
 
     tta: int = 0
     tta_rotation: float = 8.0
     tta_scale: float = 0.08
     tta_translate: float = 0.04
+    tta_strength: float = 1.0
+    align: bool = False
     center: bool = False
     refine: int = 0
     balance: bool = False
@@ -171,11 +177,16 @@ class LakeOptions:
     def __post_init__(self) -> None:
         if self.tta < 0 or self.refine < 0:
             raise DataError(f"test-time augmentations and refinement steps must be 0 (off) or more (got {self.tta} and {self.refine})")
+        if not 0 < self.tta_strength <= 4:
+            raise DataError(f"the strength of the test-time copies must be above 0 and at most 4 (got {self.tta_strength})")
+        if self.align and (self.tta == 0 or self.center or self.refine):
+            raise DataError("align picks the best-aligned of each image's test-time copies: give tta (copies), without center or refine")
 
     @property
     def tag(self) -> str:
         """A short name of the options in force, e.g. 'tta8-center-refine3' ('' when plain)."""
-        parts = [f"tta{self.tta}" if self.tta else "", "center" if self.center else "", f"refine{self.refine}" if self.refine else ""]
+        tta = f"tta{self.tta}" + (f"x{self.tta_strength:g}" if self.tta_strength != 1 else "") if self.tta else ""
+        parts = [tta, "align" if self.align else "", "center" if self.center else "", f"refine{self.refine}" if self.refine else ""]
         return "-".join(p for p in [*parts, "balance" if self.balance else ""] if p)
 
     @property
@@ -202,8 +213,12 @@ def lake_logits(
     learner.eval()
     try:
         if learner.embedding_only:
-            z = _embeddings(learner, images, device, options)  # (u, d)
-            return _score(learner, z[local[:, :n_way]], z[local[:, n_way:]], options).cpu()
+            copies = _embeddings(learner, images, device, options)  # (1 + tta, u, d)
+            supports, queries = local[:, :n_way], local[:, n_way:]
+            if options.align:
+                return _balanced(_aligned(learner, copies, supports, queries), options).cpu()
+            z = copies.mean(0)
+            return _score(learner, z[supports], z[queries], options).cpu()
         if not options.plain:
             raise DataError(f"test-time options (tta, center, refine, balance) need an embedding learner; '{learner.name}' is not one")
         labels = torch.arange(n_way, device=device)
@@ -214,15 +229,26 @@ def lake_logits(
 
 
 def _embeddings(learner: MetaLearner, images: torch.Tensor, device: torch.device | str, options: LakeOptions) -> torch.Tensor:
-    """(n, d) float32 embeddings of uint8 images, averaged over options.tta augmented copies when asked."""
-    augment = Augment(rotation=options.tta_rotation, scale=options.tta_scale, translate=options.tta_translate)
+    """(1 + options.tta, n, d) float32 embeddings of uint8 images: the originals', then each augmented copy's."""
+    k = options.tta_strength
+    augment = Augment(rotation=k * options.tta_rotation, scale=k * options.tta_scale, translate=k * options.tta_translate)
     generator = torch.Generator().manual_seed(options.seed)
     chunks = []
     for i in range(0, len(images), 128):
         x = _float(images[i : i + 128], device)
         copies = [x] + [augment_images(x, augment, generator) for _ in range(options.tta)]
-        chunks.append(torch.stack([learner.embed(c).float() for c in copies]).mean(0))  # float32 scores, as forward does
-    return torch.cat(chunks)
+        chunks.append(torch.stack([learner.embed(c).float() for c in copies]))  # float32 scores, as forward does
+    return torch.cat(chunks, 1)
+
+
+def _aligned(learner: MetaLearner, copies: torch.Tensor, supports: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Logits (episodes, n_way, n_way) of LakeOptions.align from copies (c, u, d) and the episodes' image rows
+    (episodes, n_way) each: for every pair, the best query copy against the support's mean plus the best support
+    copy against the query's mean."""
+    mean = copies.mean(0)
+    by_query = torch.stack([_score_batch(learner, mean[supports], c[queries]) for c in copies]).amax(0)
+    by_support = torch.stack([_score_batch(learner, c[supports], mean[queries]) for c in copies]).amax(0)
+    return by_query + by_support
 
 
 def _score(learner: MetaLearner, support: torch.Tensor, query: torch.Tensor, options: LakeOptions) -> torch.Tensor:
@@ -235,6 +261,10 @@ def _score(learner: MetaLearner, support: torch.Tensor, query: torch.Tensor, opt
         weights = logits.softmax(-1)  # (episodes, query, class)
         support = (support + weights.transpose(1, 2) @ query) / (1 + weights.sum(1)).unsqueeze(-1)
         logits = _score_batch(learner, support, query)
+    return _balanced(logits, options)
+
+
+def _balanced(logits: torch.Tensor, options: LakeOptions) -> torch.Tensor:
     return sinkhorn(logits) if options.balance else logits
 
 

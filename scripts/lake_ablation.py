@@ -69,6 +69,8 @@ EVAL_OPTIONS = {
     "balance": LakeOptions(balance=True),
     "center-refine-3-balance": LakeOptions(center=True, refine=3, balance=True),
     "tta-16-balance": LakeOptions(tta=16, balance=True),
+    "tta-32x1.5-align": LakeOptions(tta=32, tta_strength=1.5, align=True),
+    "tta-32x1.5-align-balance": LakeOptions(tta=32, tta_strength=1.5, align=True, balance=True),
 }
 
 

@@ -100,6 +100,11 @@ def test_lake_protocol_prints_the_error_and_stores_it(omniglot_dir, tmp_path):
     figures = json.loads((run_dir / "eval-lake-test.json").read_text())
     assert figures["protocol"] == "lake" and figures["episodes"] == 30 and figures["n_way"] == 20
     assert f"error: {figures['error']:.2f} ± {figures['ci95']:.2f}" in evaluated.stdout
+    aligned = cli("eval", "--run", str(run_dir), "--protocol", "lake", "--episodes", "30", "--tta", "2", "--tta-strength", "1.5", "--align")
+    assert aligned.returncode == 0, aligned.stderr
+    assert json.loads((run_dir / "eval-lake-test-tta2x1.5-align.json").read_text())["episodes"] == 30
+    refused = cli("eval", "--run", str(run_dir), "--protocol", "lake", "--episodes", "30", "--align")
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines()[-1].startswith("error: align picks the best-aligned")
 
 
 def _write_png(image, path: Path) -> None:

@@ -24,6 +24,7 @@ from core.lake import (
     reference_errors,
     sinkhorn,
 )
+from core.lake import _embeddings as embeddings_of_copies
 from core.learners import make_learner
 
 
@@ -193,3 +194,43 @@ def test_test_time_options_need_an_embedding_learner(minimal: ImageSet):
     with pytest.raises(DataError, match="need an embedding learner"):
         lake_logits(learner, minimal, drawn, options=LakeOptions(center=True))
     assert LakeOptions(tta=4, center=True, refine=2, balance=True).tag == "tta4-center-refine2-balance" and LakeOptions().tag == ""
+
+
+@torch.no_grad()
+def test_align_scores_each_pair_by_its_best_aligned_copies(minimal: ImageSet):
+    torch.manual_seed(0)
+    learner = make_learner(LearnerConfig(method="protonet", backbone="conv4-global"), 1, 28).eval()
+    drawn = lake_episodes(minimal, split_classes(minimal).test, 2, seed=0)
+    options = LakeOptions(tta=3, tta_strength=1.5, align=True)
+    logits = lake_logits(learner, minimal, drawn, options=options)
+    used, local = torch.unique(torch.cat([drawn.support, drawn.query], 1), return_inverse=True)
+    copies = embeddings_of_copies(learner, minimal.images[used], "cpu", options)  # (1 + 3, images, d)
+    mean, labels = copies.mean(0), torch.arange(LAKE_WAYS)
+    for e in range(2):  # by the definition, with the learner's own score: the best query copy, plus the best support copy
+        s, q = local[e, :LAKE_WAYS], local[e, LAKE_WAYS:]
+        by_query = torch.stack([learner.score(mean[s], labels, c[q], LAKE_WAYS) for c in copies]).amax(0)
+        by_support = torch.stack([learner.score(c[s], labels, mean[q], LAKE_WAYS) for c in copies]).amax(0)
+        torch.testing.assert_close(logits[e], by_query + by_support, rtol=1e-4, atol=1e-3)
+    averaged = lake_logits(learner, minimal, drawn, options=LakeOptions(tta=3, tta_strength=1.5))
+    assert not torch.allclose(logits, averaged)
+
+
+@torch.no_grad()
+def test_the_strength_of_test_time_copies_scales_how_far_they_move(minimal: ImageSet):
+    learner = make_learner(LearnerConfig(method="protonet", backbone="conv4-global"), 1, 28).eval()
+    images = minimal.images[:64]
+    spread = []
+    for strength in (0.5, 1.0, 2.0):
+        copies = embeddings_of_copies(learner, images, "cpu", LakeOptions(tta=4, tta_strength=strength))
+        spread.append((copies[1:] - copies[0]).norm(dim=-1).mean().item())
+    assert spread[0] < spread[1] < spread[2]
+
+
+def test_align_and_strength_are_refused_where_they_mean_nothing():
+    with pytest.raises(DataError, match="give tta"):
+        LakeOptions(align=True)
+    with pytest.raises(DataError, match="without center or refine"):
+        LakeOptions(tta=2, align=True, center=True)
+    with pytest.raises(DataError, match="strength of the test-time copies must be above 0"):
+        LakeOptions(tta=2, tta_strength=0)
+    assert LakeOptions(tta=32, tta_strength=1.5, align=True, balance=True).tag == "tta32x1.5-align-balance"
