@@ -524,4 +524,7 @@ ZH: dict[str, str] = {
     "ProtoNet for Lake's one-shot test (Omniglot): 42 px images, 30-way episodes, global-pool Conv-4, affine + elastic augmentation": "面向 Lake 单样本测试的 ProtoNet（Omniglot）：42 像素图像、30-way episode、全局池化 Conv-4、仿射 + 弹性增强",
     "Support and queries by different drawers": "支持集与查询集由不同书写者书写",
     "{kind} · {n} episode": "{kind} · {n} 个 episode",
+    " at strength {s}": "（强度 {s}）",
+    "aligned": "对齐",
+    "{split}, {n}-way · {kind}": "{split}，{n}-way · {kind}",
 }

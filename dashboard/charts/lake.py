@@ -7,6 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.lake import LAKE_WAYS
 from dashboard.i18n import tr
 
 RUN_COLOR = "#1f77b4"
@@ -14,14 +15,20 @@ FAMILY_COLORS = {"people": "#2ca02c", "BPL": "#9467bd", "Siamese convnet": "#ff7
 
 
 def result_label(result: Mapping[str, Any]) -> str:
-    """'inductive · 1000 episodes', or the test-time options in force, e.g. 'transductive: balance · 1000 episodes'."""
+    """'inductive · 1000 episodes', or the test-time options in force, e.g. 'transductive: balance · 1000 episodes';
+    a result on other classes than the test alphabets' 20-way runs says so first ('val, 17-way · …')."""
     options = result.get("options") or {}
-    extras = [f"TTA ×{options['tta']}"] if options.get("tta") else []
+    strength = options.get("tta_strength", 1)
+    extras = [f"TTA ×{options['tta']}" + (tr(" at strength {s}", s=f"{strength:g}") if strength != 1 else "")] if options.get("tta") else []
+    extras += [tr("aligned")] if options.get("align") else []
     refine = [f"refine {options['refine']}"] if options.get("refine") else []
     reads_queries = [n for n in ("center", "balance") if options.get(n)] + refine
     kind = tr("transductive") if reads_queries else tr("inductive")
     detail = ", ".join(extras + reads_queries)
     kind = f"{kind}: {detail}" if detail else kind
+    split, n_way = result.get("split", "test"), result.get("n_way", LAKE_WAYS)
+    if (split, n_way) != ("test", LAKE_WAYS):
+        kind = tr("{split}, {n}-way · {kind}", split=split, n=n_way, kind=kind)
     n = result["episodes"]
     return tr("{kind} · {n} episode", kind=kind, n=n) if n == 1 else tr("{kind} · {n} episodes", kind=kind, n=n)
 
@@ -54,7 +61,7 @@ def lake_chart(results: Sequence[Mapping[str, Any]], references: Sequence[Mappin
     top = max([r["error"] + r["ci95"] for r in results] + [float(ref["error"]) for ref in references] + [10.0])
     fig.update_layout(
         title=tr("Lake's one-shot test: 20 characters of one alphabet, support and queries by two drawers"),
-        xaxis={"tickvals": list(range(n)), "ticktext": [result_label(r) for r in results], "range": [-0.5, max(n, 1) - 0.5]},
+        xaxis={"tickvals": list(range(n)), "ticktext": [result_label(r).replace(" · ", "<br>") for r in results], "range": [-0.5, max(n, 1) - 0.5]},
         yaxis={"title": tr("error (%)"), "range": [0, 1.1 * top], "rangemode": "tozero"},
         legend={"title": tr("published (Lake et al. 2015)")}, height=440, margin={"t": 60},
     )  # fmt: skip

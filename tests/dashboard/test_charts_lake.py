@@ -6,16 +6,17 @@ from dataclasses import asdict
 
 import torch
 
-from core.lake import LakeOptions, lake_result, reference_errors
+from core.lake import LAKE_WAYS, LakeOptions, lake_result, reference_errors
 from dashboard.charts.lake import lake_chart, result_label
 
 PLAIN = LakeOptions()
 
 
 def stored(wrong: list[list[int]], options: LakeOptions = PLAIN) -> dict:
-    """A result as core.lake.store_result keeps it, from which queries were wrong in each episode."""
+    """A result as core.lake.store_result keeps it, from which queries were wrong in each episode (a few of the
+    20 queries of Lake's runs: only the error matters here)."""
     result = lake_result(torch.tensor(wrong, dtype=torch.float32), ["Sanskrit"] * len(wrong))
-    return {**result.to_dict(), "options": asdict(options)}
+    return {**result.to_dict(), "n_way": LAKE_WAYS, "split": "test", "options": asdict(options)}
 
 
 def test_run_points_carry_their_ci_and_every_reference_is_a_line_with_its_condition():
@@ -38,10 +39,19 @@ def test_run_points_carry_their_ci_and_every_reference_is_a_line_with_its_condit
     }
     assert {name: t.y[0] for name, t in lines.items()} == expected
     assert all(list(t.x) == [-0.5, 1.5] and t.y[0] == t.y[1] for t in lines.values())  # across both run points
-    assert list(fig.layout.xaxis.ticktext) == ["inductive · 2 episodes", "transductive: balance · 2 episodes"]
+    assert list(fig.layout.xaxis.ticktext) == ["inductive<br>2 episodes", "transductive: balance<br>2 episodes"]  # one line a part
     assert fig.layout.yaxis.range[1] > 24.0  # every line is in view
 
 
 def test_labels_name_test_time_options():
     assert result_label(stored([[0, 1]], LakeOptions(tta=16))) == "inductive: TTA ×16 · 1 episode"
     assert result_label(stored([[0, 1]], LakeOptions(center=True, refine=3))) == "transductive: center, refine 3 · 1 episode"
+    aligned = LakeOptions(tta=32, tta_strength=1.5, align=True)
+    assert result_label(stored([[0, 1]], aligned)) == "inductive: TTA ×32 at strength 1.5, aligned · 1 episode"
+    assert result_label(stored([[0, 1]], LakeOptions(tta=32, tta_strength=1.5))) == "inductive: TTA ×32 at strength 1.5 · 1 episode"
+
+
+def test_a_result_on_other_classes_than_the_test_runs_says_so():
+    validation = {**stored([[0, 1, 0]]), "split": "val", "n_way": 17}
+    assert result_label(validation) == "val, 17-way · inductive · 1 episode"
+    assert result_label({**stored([[0, 1]]), "n_way": 10}) == "test, 10-way · inductive · 1 episode"
