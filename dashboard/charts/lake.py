@@ -58,10 +58,11 @@ def lake_chart(results: Sequence[Mapping[str, Any]], references: Sequence[Mappin
             marker={"color": RUN_COLOR, "size": 11}, hovertemplate=tr("%{y:.2f}% error") + "<extra></extra>",
         )
     )  # fmt: skip
+    ticks = [result_label(r).replace(" · ", "<br>") for r in results]  # one line a part: long labels would squeeze the plot
     top = max([r["error"] + r["ci95"] for r in results] + [float(ref["error"]) for ref in references] + [10.0])
     fig.update_layout(
         title=tr("Lake's one-shot test: 20 characters of one alphabet, support and queries by two drawers"),
-        xaxis={"tickvals": list(range(n)), "ticktext": [result_label(r).replace(" · ", "<br>") for r in results], "range": [-0.5, max(n, 1) - 0.5]},
+        xaxis={"tickvals": list(range(n)), "ticktext": ticks, "range": [-0.5, max(n, 1) - 0.5]},
         yaxis={"title": tr("error (%)"), "range": [0, 1.1 * top], "rangemode": "tozero"},
         legend={"title": tr("published (Lake et al. 2015)")}, height=440, margin={"t": 60},
     )  # fmt: skip
