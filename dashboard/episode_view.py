@@ -45,7 +45,10 @@ def dataset_picker() -> state.DataChoice | None:
         except UserError as exc:
             show_error(exc)
             return None
-    choice = state.DataChoice(name, data_dir, state.image_size_for(name))
+    # the session's size already follows the current learner (state.set_learner_ref): the run's config is read
+    # only when the dataset changes, not on every rerun of the page
+    size = current.image_size if current.dataset == name else state.image_size_for(name)
+    choice = state.DataChoice(name, data_dir, size)
     state.set_data_choice(choice)
     return choice
 
