@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -192,6 +192,15 @@ class LakeOptions:
     @property
     def plain(self) -> bool:
         return self.tta == 0 and not self.center and self.refine == 0 and not self.balance
+
+
+# The test-time settings a user picks by name (the Runs page): chosen on the validation alphabet (docs/lake.md).
+ALIGNED = LakeOptions(tta=32, tta_strength=1.5, align=True)
+LAKE_PRESETS: dict[str, LakeOptions] = {
+    "plain": LakeOptions(),
+    "copies, aligned": ALIGNED,
+    "copies, aligned, balanced": replace(ALIGNED, balance=True),
+}
 
 
 @torch.no_grad()

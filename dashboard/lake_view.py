@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import RunConfig
-from core.lake import LakeOptions, evaluate_lake, reference_errors, store_result, stored_results
+from core.lake import LAKE_PRESETS, evaluate_lake, reference_errors, store_result, stored_results
+from core.learners import learner_class
 from core.store import RunDir
 from dashboard import loaders, state
 from dashboard.charts.lake import lake_chart
@@ -13,6 +14,15 @@ from dashboard.errors import USER_ERRORS, show_error
 from dashboard.i18n import tr
 
 LAKE_DATASETS = ("omniglot",)  # the data that records each character's alphabet and each image's drawer
+
+
+def preset_label(name: str) -> str:
+    """A LAKE_PRESETS name as the page says it."""
+    return {
+        "plain": tr("plain (inductive, as published)"),
+        "copies, aligned": tr("32 distorted copies, aligned (inductive)"),
+        "copies, aligned, balanced": tr("32 copies, aligned, balanced (transductive)"),
+    }[name]
 
 
 def lake_panel(run: RunDir, config: RunConfig) -> None:
@@ -35,8 +45,22 @@ def lake_panel(run: RunDir, config: RunConfig) -> None:
             "another person as the queries. Inductive: each query on its own (comparable with the published figures)."
         )
     )
-    left, right = st.columns([1, 2], vertical_alignment="bottom")
+    left, middle, right = st.columns([1, 2, 1], vertical_alignment="bottom")
     episodes = int(left.number_input(tr("Lake episodes"), min_value=10, max_value=5000, value=200, step=100, key="rn_lake_episodes"))
+    # test-time copies are embeddings' to average and align: other learners score each episode as a whole
+    embeds = learner_class(config.learner.method).embedding_only
+    preset = middle.selectbox(
+        tr("At test time"),
+        list(LAKE_PRESETS) if embeds else ["plain"],
+        format_func=preset_label,
+        key="rn_lake_preset",
+        help=tr(
+            "Copies: each image also as 32 slightly rotated, scaled and shifted copies; aligned: each pair scored by its "
+            "best-matching copies. Balanced also uses that each character has exactly one query, which the published "
+            "figures do not."
+        ),
+    )
+    options = LAKE_PRESETS[preset]
     checkpoints = run.checkpoints()
     if config.train.dataset in LAKE_DATASETS and right.button(
         tr("Evaluate on Lake's test"),
@@ -50,8 +74,8 @@ def lake_panel(run: RunDir, config: RunConfig) -> None:
                 learner = loaders.learner(state.LearnerRef(str(run.path), None, config.learner.method))
                 choice = loaders.run_data_choice(config)
                 classes = loaders.class_split(choice, config.train.split_seed).classes("test")
-                result = evaluate_lake(learner, loaders.image_set(choice), classes, episodes, seed=0)
-                store_result(run, result, "test", LakeOptions(), checkpoints[-1].step, seed=0)
+                result = evaluate_lake(learner, loaders.image_set(choice), classes, episodes, seed=0, options=options)
+                store_result(run, result, "test", options, checkpoints[-1].step, seed=0)
                 results = stored_results(run)
             except USER_ERRORS as exc:
                 show_error(exc)

@@ -121,7 +121,7 @@ def sidebar() -> None:
     data = state.data_choice()
     source = f" · `{data.data_dir}`" if data.data_dir else ""
     lines = [
-        f"**{tr('Dataset')}** {data.dataset}{source}",
+        f"**{tr('Dataset')}** {data.dataset} · {data.image_size} px{source}",  # the size follows the learner: say it
         f"**{tr('Split')}** {tr(SPLITS[state.split()])}",
         f"**{tr('Episode')}** {episode_label(state.episode())}",
         f"**{tr('Learner')}** {learner_label()}",

@@ -256,6 +256,7 @@ def test_a_recipe_trains_at_its_image_size_and_the_pages_follow_the_run_once_it_
     assert run_config(at.session_state["ms_train_form"], folder_choice).train.image_size == 42
     at.selectbox(key="tr_recipe").set_value("protonet").run()  # a recipe naming no size: the session's
     assert "**folder**, 28 px images" in at.caption[0].value
+    assert any("**Dataset** folder · 28 px" in m.value for m in at.sidebar.markdown)
 
     at.selectbox(key="tr_recipe").set_value("lake").run()
     set_form(at, episodes=10, n_way=5, q_query=5)
@@ -264,6 +265,7 @@ def test_a_recipe_trains_at_its_image_size_and_the_pages_follow_the_run_once_it_
     assert run.join(JOIN_S) and run.snapshot().status == "finished" and run.config.train.image_size == 42
     at.run()  # the run is now the current learner: the pages take its image size
     assert at.session_state["ms_data"] == DataChoice(folder_choice.dataset, folder_choice.data_dir, 42)
+    assert any("**Dataset** folder · 42 px" in m.value for m in at.sidebar.markdown)  # said where every page shows it
     at.switch_page(page_path("embeddings.py")).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     at.selectbox(key="em_learner").set_value(LearnerRef()).run()  # an untrained learner is built for the session's size
@@ -374,6 +376,34 @@ def test_lake_button_evaluates_an_omniglot_run_and_keeps_the_result(open_app, om
     assert kept["episodes"] == 20 and kept["n_way"] == 20 and kept["file"] == "eval-lake-test.json"
     drawn = next(t for t in figure(at, "rn_lake_chart")["data"] if t["name"] == "this run (± 95% CI)")
     assert drawn["y"] == [pytest.approx(kept["error"])]
+    # the chosen inductive test-time setting: kept beside the plain figure, under its own name and label
+    assert at.selectbox(key="rn_lake_preset").options == [
+        "plain (inductive, as published)", "32 distorted copies, aligned (inductive)", "32 copies, aligned, balanced (transductive)",
+    ]  # fmt: skip
+    at.selectbox(key="rn_lake_preset").set_value("copies, aligned").run()
+    at.button(key="rn_lake").click().run()
+    assert not at.exception and not at.error
+    by_file = {r["file"]: r for r in stored_results(run)}
+    assert set(by_file) == {"eval-lake-test.json", "eval-lake-test-tta32x1.5-align.json"}
+    aligned = by_file["eval-lake-test-tta32x1.5-align.json"]
+    assert aligned["options"]["align"] and aligned["options"]["tta"] == 32 and aligned["episodes"] == 20
+    drawn = next(t for t in figure(at, "rn_lake_chart")["data"] if t["name"] == "this run (± 95% CI)")
+    assert sorted(drawn["y"]) == pytest.approx(sorted([kept["error"], aligned["error"]]))
+    ticks = figure(at, "rn_lake_chart")["layout"]["xaxis"]["ticktext"]
+    assert any("inductive: TTA ×32 at strength 1.5, aligned" in t for t in ticks), ticks
+
+
+def test_lake_test_time_copies_are_offered_only_to_learners_that_embed_each_image(open_app, omniglot_dir: Path, tmp_path: Path):
+    flat = {"dataset": "omniglot", "data_dir": str(omniglot_dir), "method": "fomaml", "n_way": 5, "q_query": 2, "episodes": 2}
+    config = RunConfig.from_flat({**flat, "inner_steps": 1})
+    run = RunStore(tmp_path / "runs").create(config)
+    assert train_run(config, run) == "finished"
+    at = open_app("runs")
+    assert at.selectbox(key="rn_lake_preset").options == ["plain (inductive, as published)"]
+    at.number_input(key="rn_lake_episodes").set_value(10)
+    at.button(key="rn_lake").click().run()
+    assert not at.exception and not at.error
+    assert [r["file"] for r in stored_results(run)] == ["eval-lake-test.json"]
 
 
 def test_compare_runs_overlays_their_curves(open_app, runs_dir: Path):
