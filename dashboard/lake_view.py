@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import RunConfig
-from core.lake import LAKE_PRESETS, evaluate_lake, reference_errors, store_result, stored_results
+from core.lake import ALIGNED, LAKE_PRESETS, evaluate_lake, reference_errors, store_result, stored_results
 from core.learners import learner_class
 from core.store import RunDir
 from dashboard import loaders, state
@@ -20,8 +20,8 @@ def preset_label(name: str) -> str:
     """A LAKE_PRESETS name as the page says it."""
     return {
         "plain": tr("plain (inductive, as published)"),
-        "copies, aligned": tr("32 distorted copies, aligned (inductive)"),
-        "copies, aligned, balanced": tr("32 copies, aligned, balanced (transductive)"),
+        "copies, aligned": tr("{n} distorted copies, aligned (inductive)", n=ALIGNED.tta),
+        "copies, aligned, balanced": tr("{n} copies, aligned, balanced (transductive)", n=ALIGNED.tta),
     }[name]
 
 
@@ -55,9 +55,10 @@ def lake_panel(run: RunDir, config: RunConfig) -> None:
         format_func=preset_label,
         key="rn_lake_preset",
         help=tr(
-            "Copies: each image also as 32 slightly rotated, scaled and shifted copies; aligned: each pair scored by its "
+            "Copies: each image also as {n} slightly rotated, scaled and shifted copies; aligned: each pair scored by its "
             "best-matching copies. Balanced also uses that each character has exactly one query, which the published "
-            "figures do not."
+            "figures do not.",
+            n=ALIGNED.tta,
         ),
     )
     options = LAKE_PRESETS[preset]

@@ -529,7 +529,7 @@ ZH: dict[str, str] = {
     "{split}, {n}-way · {kind}": "{split}，{n}-way · {kind}",
     "At test time": "测试时",
     "plain (inductive, as published)": "原样（归纳式，与已发表结果相同）",
-    "32 distorted copies, aligned (inductive)": "32 个形变副本，对齐（归纳式）",
-    "32 copies, aligned, balanced (transductive)": "32 个副本，对齐，平衡（直推式）",
-    "Copies: each image also as 32 slightly rotated, scaled and shifted copies; aligned: each pair scored by its best-matching copies. Balanced also uses that each character has exactly one query, which the published figures do not.": "副本：每张图像另有 32 个轻微旋转、缩放和平移的副本；对齐：每一对按最匹配的副本打分。平衡还利用了每个字符恰好有一个查询这一点，已发表结果没有利用。",
+    "{n} distorted copies, aligned (inductive)": "{n} 个形变副本，对齐（归纳式）",
+    "{n} copies, aligned, balanced (transductive)": "{n} 个副本，对齐，平衡（直推式）",
+    "Copies: each image also as {n} slightly rotated, scaled and shifted copies; aligned: each pair scored by its best-matching copies. Balanced also uses that each character has exactly one query, which the published figures do not.": "副本：每张图像另有 {n} 个轻微旋转、缩放和平移的副本；对齐：每一对按最匹配的副本打分。平衡还利用了每个字符恰好有一个查询这一点，已发表结果没有利用。",
 }

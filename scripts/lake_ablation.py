@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from core.config import EpisodeShape, RunConfig  # noqa: E402
 from core.evaluation import evaluate  # noqa: E402
 from core.experiment import Experiment, load_learner  # noqa: E402
-from core.lake import LakeOptions, evaluate_lake  # noqa: E402
+from core.lake import ALIGNED, LAKE_PRESETS, LakeOptions, evaluate_lake  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from core.training.run import train_run  # noqa: E402
 
@@ -69,8 +69,8 @@ EVAL_OPTIONS = {
     "balance": LakeOptions(balance=True),
     "center-refine-3-balance": LakeOptions(center=True, refine=3, balance=True),
     "tta-16-balance": LakeOptions(tta=16, balance=True),
-    "tta-32x1.5-align": LakeOptions(tta=32, tta_strength=1.5, align=True),
-    "tta-32x1.5-align-balance": LakeOptions(tta=32, tta_strength=1.5, align=True, balance=True),
+    "tta-32x1.5-align": ALIGNED,
+    "tta-32x1.5-align-balance": LAKE_PRESETS["copies, aligned, balanced"],
 }
 
 
